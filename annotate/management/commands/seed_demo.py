@@ -1,0 +1,57 @@
+"""Seed the demo: an admin, a crowdworker, the demo campaign, and a generation job for its images."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from annotate.models import Generator
+from annotate.services.campaigns import DEMO_GENERATOR, crowdworker_create, demo_campaign_seed
+from pipeline.jobs import job_create
+from pipeline.models import Job
+
+
+class Command(BaseCommand):
+    help = "Create demo accounts and the demo campaign, and queue the job that renders its images."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--prompts", type=int, default=24)
+        parser.add_argument("--images-per-prompt", type=int, default=4)
+        parser.add_argument("--admin-password", default=None, help="Default: a new random password.")
+
+    def handle(self, *args, **options):
+        user_model = get_user_model()
+        password = options["admin_password"] or secrets.token_urlsafe(9)
+        admin, _ = user_model.objects.get_or_create(username="admin", defaults={"email": "admin@example.com"})
+        admin.is_staff = admin.is_superuser = True
+        admin.set_password(password)
+        admin.save()
+        worker_password = "label-" + secrets.token_hex(3)
+        crowdworker_create(username="worker", password=worker_password)
+
+        with transaction.atomic():
+            campaign = demo_campaign_seed(n_prompts=options["prompts"])
+            generator = Generator.objects.get(name=DEMO_GENERATOR)
+            already = Job.objects.filter(
+                campaign=campaign, kind=Job.Kind.GENERATE, status=Job.Status.SUCCEEDED
+            )
+            if not already.exists() or not campaign.pairs.exists():
+                job = job_create(
+                    kind=Job.Kind.GENERATE,
+                    title=f"Render demo images for {campaign.name}",
+                    campaign=campaign,
+                    queue="default",
+                    params={
+                        "campaign_id": campaign.pk,
+                        "generator_ids": [generator.pk],
+                        "images_per_prompt": options["images_per_prompt"],
+                        "seed": 1,
+                        "pair_strategy": "all",
+                    },
+                )
+                self.stdout.write(f"Queued job {job.pk}: rendering demo images (watch it on /jobs/).")
+        self.stdout.write(self.style.SUCCESS(f"Admin login:        admin / {password}"))
+        self.stdout.write(self.style.SUCCESS(f"Crowdworker login:  worker / {worker_password}"))

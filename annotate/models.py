@@ -1,0 +1,302 @@
+"""Campaigns, prompts, images, pairs, annotators, assignments and judgments.
+
+Human and AI labels share the Judgment table so that agreement can be measured on the same rows.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Aspect(models.Model):
+    """A question a judge answers about a pair (prompt-following, aesthetic, ...)."""
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+    question = models.TextField()
+    guideline = models.TextField(blank=True, help_text="A one-line reminder shown under the question.")
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Prompt(models.Model):
+    """A text-to-image prompt; a polished prompt links to the raw one it was rewritten from."""
+
+    text = models.TextField()
+    text_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    source = models.CharField(max_length=32, default="upload", db_index=True)
+    source_id = models.CharField(max_length=128, blank=True)
+    polished_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="polished_versions"
+    )
+    is_unsafe = models.BooleanField(default=False)
+    tags = models.JSONField(default=list, blank=True)
+    meta = models.JSONField(default=dict, blank=True, help_text="Source metadata: seed, steps, cfg, ...")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class Generator(models.Model):
+    """A named way to make images: a diffusers pipeline, the synthetic demo renderer, or imported files."""
+
+    class Kind(models.TextChoices):
+        DIFFUSERS = "diffusers", "Diffusers pipeline"
+        DEMO = "demo", "Demo (synthetic scenes)"
+        IMPORTED = "imported", "Imported images"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    model_id = models.CharField(max_length=500, blank=True, help_text="Hub id or local path (diffusers).")
+    params = models.JSONField(
+        default=dict, blank=True, help_text="scheduler, steps, guidance_scale, width, height, dtype, ..."
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.kind == self.Kind.DEMO
+
+
+class Image(models.Model):
+    """One stored image file; identical bytes are stored once (sha256 is unique)."""
+
+    prompt = models.ForeignKey(Prompt, null=True, blank=True, on_delete=models.PROTECT, related_name="images")
+    generator = models.ForeignKey(Generator, on_delete=models.PROTECT, related_name="images")
+    file = models.FileField(upload_to="images/", max_length=300)
+    sha256 = models.CharField(max_length=64, unique=True)
+    format = models.CharField(max_length=8)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveIntegerField()
+    seed = models.BigIntegerField(null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True, help_text="Generation parameters and defect record.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["prompt", "generator"])]
+        constraints = [
+            # A generator run with the same prompt and seed makes the same image: never store it twice.
+            models.UniqueConstraint(
+                fields=["prompt", "generator", "seed"],
+                condition=Q(seed__isnull=False),
+                name="image_unique_prompt_generator_seed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Image {self.pk} ({self.sha256[:10]})"
+
+
+class Campaign(models.Model):
+    """A labeling campaign: pairs, aspects, and the rules humans and AI judges follow."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=200, unique=True)
+    guidelines = models.TextField(blank=True)
+    aspects = models.ManyToManyField(Aspect, related_name="campaigns")
+    prompts = models.ManyToManyField(Prompt, related_name="campaigns", blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    humans_per_pair = models.PositiveSmallIntegerField(
+        default=3, help_text="Overlap: distinct humans per pair."
+    )
+    gold_rate = models.FloatField(default=0.1, help_text="Share of served pairs that are gold pairs.")
+    allow_tie = models.BooleanField(default=True)
+    rationale_required = models.BooleanField(default=False)
+    score_min = models.SmallIntegerField(default=1)
+    score_max = models.SmallIntegerField(default=10)
+    reservation_minutes = models.PositiveSmallIntegerField(default=10)
+    min_seconds_per_pair = models.FloatField(default=3.0, help_text="Faster submissions are flagged.")
+    worker_quota = models.PositiveIntegerField(null=True, blank=True, help_text="Pairs per worker (crowd).")
+    flag_gold_accuracy_below = models.FloatField(default=0.6)
+    block_gold_accuracy_below = models.FloatField(default=0.4)
+    min_gold_for_status = models.PositiveSmallIntegerField(default=5)
+    completion_code = models.CharField(max_length=64, blank=True)
+    completion_url = models.URLField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(humans_per_pair__gte=1), name="campaign_overlap_positive"),
+            models.CheckConstraint(condition=Q(score_min__lt=F("score_max")), name="campaign_score_range"),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="campaign_gold_rate_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Pair(models.Model):
+    """Two images of one prompt, stored in canonical order (image_a.id < image_b.id)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="pairs")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="pairs")
+    image_a = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
+    image_b = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
+    is_gold = models.BooleanField(default=False)
+    gold_answers = models.JSONField(default=dict, blank=True, help_text='{"aspect_key": "A" | "B" | "tie"}')
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Canonical order also guarantees that the two images differ.
+            models.CheckConstraint(condition=Q(image_a__lt=F("image_b")), name="pair_canonical_order"),
+            models.UniqueConstraint(
+                fields=["campaign", "image_a", "image_b"], name="pair_unique_per_campaign"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pair {self.pk} ({self.image_a_id} vs {self.image_b_id})"
+
+
+class Annotator(models.Model):
+    """Anyone or anything that labels: a human (user account) or an AI judge configuration."""
+
+    class Kind(models.TextChoices):
+        HUMAN = "human", "Human"
+        AI = "ai", "AI judge"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        FLAGGED = "flagged", "Flagged"
+        BLOCKED = "blocked", "Blocked"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices, db_index=True)
+    name = models.CharField(max_length=200)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="annotator"
+    )
+    ai_config = models.OneToOneField(
+        "pipeline.AIJudgeConfig", null=True, blank=True, on_delete=models.PROTECT, related_name="annotator"
+    )
+    platform = models.CharField(max_length=16, blank=True, help_text="prolific, mturk, or empty")
+    external_id = models.CharField(max_length=128, blank=True, help_text="The crowd platform's worker id.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    status_reason = models.CharField(max_length=300, blank=True)
+    status_set_by_admin = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="human") & Q(ai_config__isnull=True) & Q(user__isnull=False))
+                | (Q(kind="ai") & Q(ai_config__isnull=False) & Q(user__isnull=True)),
+                name="annotator_kind_matches_link",
+            ),
+            models.UniqueConstraint(
+                fields=["platform", "external_id"],
+                condition=~Q(external_id=""),
+                name="annotator_unique_external_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class Assignment(models.Model):
+    """A pair reserved to one human; which image was shown on the left is recorded."""
+
+    class Status(models.TextChoices):
+        RESERVED = "reserved", "Reserved"
+        SUBMITTED = "submitted", "Submitted"
+        EXPIRED = "expired", "Expired"
+        SKIPPED = "skipped", "Skipped"
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
+    swapped = models.BooleanField(default=False, help_text="True when image B was shown on the left.")
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    seconds_spent = models.FloatField(null=True, blank=True)
+    too_fast = models.BooleanField(default=False)
+    skip_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "annotator"], name="assignment_unique_pair_annotator"),
+        ]
+        indexes = [
+            models.Index(fields=["annotator", "status"]),
+            models.Index(fields=["status", "expires_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Assignment {self.pk} ({self.status})"
+
+
+class Judgment(models.Model):
+    """One answer to one aspect of one pair by one annotator (and trial), in canonical terms."""
+
+    class Choice(models.TextChoices):
+        A = "A", "Image A"
+        B = "B", "Image B"
+        TIE = "tie", "Tie"
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgments")
+    annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="judgments")
+    aspect = models.ForeignKey(Aspect, on_delete=models.PROTECT, related_name="judgments")
+    trial = models.PositiveSmallIntegerField(
+        default=1, help_text="2 = the AI asked again with order swapped."
+    )
+    choice = models.CharField(max_length=3, choices=Choice.choices)
+    presented_order = models.CharField(max_length=2, default="AB", help_text="AB: A shown left/first.")
+    score_a = models.FloatField(null=True, blank=True)
+    score_b = models.FloatField(null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    template_version = models.CharField(max_length=32, blank=True)
+    assignment = models.ForeignKey(
+        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgments"
+    )
+    ai_call = models.ForeignKey(
+        "pipeline.AICall", null=True, blank=True, on_delete=models.SET_NULL, related_name="judgments"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pair", "annotator", "aspect", "trial"], name="judgment_unique_per_trial"
+            ),
+            models.CheckConstraint(condition=Q(choice__in=["A", "B", "tie"]), name="judgment_choice_valid"),
+            models.CheckConstraint(
+                condition=Q(presented_order__in=["AB", "BA"]), name="judgment_order_valid"
+            ),
+            models.CheckConstraint(condition=Q(trial__gte=1), name="judgment_trial_positive"),
+        ]
+        indexes = [models.Index(fields=["annotator", "aspect"])]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id}: pair {self.pair_id} {self.aspect_id} -> {self.choice}"

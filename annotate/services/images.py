@@ -1,0 +1,146 @@
+"""Image ingestion: the one path by which any image file enters storage.
+
+Accepts PNG, JPEG and WebP only, verified by decoding with Pillow. Rejects empty, oversize, truncated,
+mislabeled and decompression-bomb files with a clear message; stores identical bytes once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from PIL import Image as PILImage
+
+from annotate.models import Generator, Image, Prompt
+
+ALLOWED_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+EXTENSION_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
+
+
+class ImageRejected(ValueError):
+    """The file is not an image we can store; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    """What validation learned about an image file."""
+
+    data: bytes
+    sha256: str
+    format: str
+    width: int
+    height: int
+
+
+def _sniff_format(data: bytes) -> str | None:
+    # Magic numbers, so the error can name what the file really is.
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data[:2] == b"BM":
+        return "BMP"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    return None
+
+
+def image_check(*, data: bytes, filename: str = "") -> CheckedImage:
+    """Validate image bytes without storing them; raise ImageRejected with a clear reason."""
+    label = f"{filename!r}" if filename else "the file"
+    if not data:
+        raise ImageRejected(f"{label} is empty (0 bytes).")
+    if len(data) > settings.IMAGE_MAX_BYTES:
+        raise ImageRejected(
+            f"{label} is {len(data):,} bytes; the limit is {settings.IMAGE_MAX_BYTES:,} bytes."
+        )
+    sniffed = _sniff_format(data)
+    if sniffed is None:
+        raise ImageRejected(f"{label} is not an image: accepted formats are PNG, JPEG and WebP.")
+    if sniffed not in ALLOWED_FORMATS:
+        raise ImageRejected(f"{label} is a {sniffed} image; accepted formats are PNG, JPEG and WebP.")
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if ext and ext in EXTENSION_FORMATS and EXTENSION_FORMATS[ext] != sniffed:
+        raise ImageRejected(f"{label} is named .{ext} but its content is {sniffed}; rename or re-export it.")
+    if ext and ext not in EXTENSION_FORMATS:
+        raise ImageRejected(f"{label} has extension .{ext}; accepted are .png, .jpg, .jpeg and .webp.")
+
+    max_pixels = settings.IMAGE_MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x its own limit; we enforce ours below.
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(data), formats=[sniffed]) as probe:
+                width, height = probe.size
+                if width * height > max_pixels:
+                    raise ImageRejected(
+                        f"{label} is {width}x{height} = {width * height:,} pixels; the limit is "
+                        f"{max_pixels:,} (a decompression bomb or an oversize image)."
+                    )
+                probe.verify()
+            # verify() does not decode pixel data; a full load finds truncated files.
+            with PILImage.open(io.BytesIO(data), formats=[sniffed]) as full:
+                full.load()
+    except ImageRejected:
+        raise
+    except PILImage.DecompressionBombError as exc:
+        raise ImageRejected(f"{label} is a decompression bomb: {exc}") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"{label} is a damaged or truncated {sniffed} file: {exc}") from exc
+    if width < 1 or height < 1:
+        raise ImageRejected(f"{label} has no pixels.")
+    return CheckedImage(
+        data=data, sha256=hashlib.sha256(data).hexdigest(), format=sniffed, width=width, height=height
+    )
+
+
+def image_ingest(
+    *,
+    data: bytes,
+    generator: Generator,
+    prompt: Prompt | None = None,
+    filename: str = "",
+    seed: int | None = None,
+    params: dict[str, Any] | None = None,
+) -> tuple[Image, bool]:
+    """Validate and store an image; return (image, created). Identical bytes return the existing row."""
+    checked = image_check(data=data, filename=filename)
+    existing = Image.objects.filter(sha256=checked.sha256).first()
+    if existing is not None:
+        return existing, False
+    name = f"images/{checked.sha256[:2]}/{checked.sha256}.{ALLOWED_FORMATS[checked.format]}"
+    # The name is derived from the content, so a file left behind by a crashed or racing ingest is
+    # exactly the file we would write: reuse it instead of storing a renamed copy.
+    if not default_storage.exists(name):
+        stored = default_storage.save(name, ContentFile(checked.data))
+    else:
+        stored = name
+    try:
+        with transaction.atomic():
+            image = Image.objects.create(
+                prompt=prompt,
+                generator=generator,
+                file=stored,
+                sha256=checked.sha256,
+                format=checked.format,
+                width=checked.width,
+                height=checked.height,
+                size_bytes=len(checked.data),
+                seed=seed,
+                params=params or {},
+            )
+    except IntegrityError:
+        # Another process stored the same bytes between our lookup and insert.
+        return Image.objects.get(sha256=checked.sha256), False
+    return image, True

@@ -1,0 +1,30 @@
+"""URL routes for the whole site."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.urls import path, re_path
+from django.views.static import serve
+
+from annotate import views as annotate_views
+from pipeline import views as pipeline_views
+
+urlpatterns = [
+    path("", annotate_views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("campaigns/<slug:slug>/", annotate_views.campaign_detail, name="campaign-detail"),
+    path("jobs/", pipeline_views.job_list, name="job-list"),
+    path("jobs/demo/", pipeline_views.job_demo_start, name="job-demo-start"),
+    path("jobs/<int:pk>/", pipeline_views.job_detail, name="job-detail"),
+    path("jobs/<int:pk>/cancel/", pipeline_views.job_cancel_view, name="job-cancel"),
+    path("admin/", admin.site.urls),
+]
+_storage_backend: str = settings.STORAGES["default"]["BACKEND"]  # type: ignore[index]
+if _storage_backend.endswith("FileSystemStorage"):
+    # Local media (demo, tests, single-box installs), for signed-in users only; with an object store
+    # the storage backend hands out (signed) bucket URLs instead.
+    urlpatterns += [
+        re_path(r"^media/(?P<path>.*)$", login_required(serve), {"document_root": settings.MEDIA_ROOT}),
+    ]

@@ -1,0 +1,170 @@
+"""Background jobs, AI judge configurations and the audit trail of every MLLM call."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Job(models.Model):
+    """One row per background job of any kind; the UI shows progress from this row."""
+
+    class Kind(models.TextChoices):
+        GENERATE = "generate", "Generate images"
+        POLISH = "polish", "Polish prompts"
+        ANNOTATE = "annotate", "AI annotation"
+        TRAIN = "train", "Train reward model"
+        SCORE = "score", "Score images"
+        IMPORT = "import", "Import"
+        EXPORT = "export", "Export"
+        REPORT = "report", "Agreement report"
+        DEMO = "demo", "Demo job"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    title = models.CharField(max_length=300, blank=True)
+    campaign = models.ForeignKey(
+        "annotate.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    log = models.TextField(blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    cancel_requested = models.BooleanField(default=False)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    queue = models.CharField(max_length=16, default="default")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress_total=0) | Q(progress_done__lte=F("progress_total")),
+                name="job_progress_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} {self.kind} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def percent(self) -> int:
+        if self.progress_total <= 0:
+            return 100 if self.status == self.Status.SUCCEEDED else 0
+        return int(100 * self.progress_done / self.progress_total)
+
+
+class AIJudgeConfig(models.Model):
+    """How to call one AI judge. Holds the *name* of the environment variable with the key, never the key."""
+
+    class Provider(models.TextChoices):
+        OPENAI = "openai", "OpenAI-compatible API"
+        LOCAL = "local", "Local transformers model"
+        SIMULATED = "simulated", "Simulated (demo only)"
+
+    class Mode(models.TextChoices):
+        PAIR = "pair", "Pair (two images per call)"
+        GROUP = "group", "Group (rank k images per call)"
+
+    name = models.CharField(max_length=100, unique=True)
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    model = models.CharField(max_length=300, help_text="Model name, or hub id / local path for local models.")
+    base_url = models.URLField(blank=True, max_length=500)
+    api_key_env = models.CharField(
+        max_length=100, blank=True, help_text="Name of the environment variable that holds the API key."
+    )
+    template_version = models.CharField(max_length=32, default="vp-pair-v1")
+    temperature = models.FloatField(default=0.0)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PAIR)
+    swap_trial = models.BooleanField(default=False, help_text="Ask again with the order swapped (trial 2).")
+    concurrency = models.PositiveSmallIntegerField(default=8)
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    max_image_side = models.PositiveIntegerField(default=768)
+    timeout_s = models.FloatField(default=60.0)
+    max_attempts = models.PositiveSmallIntegerField(default=4)
+    price_per_1k_prompt_tokens = models.DecimalField(max_digits=10, decimal_places=6, default=Decimal("0"))
+    price_per_1k_completion_tokens = models.DecimalField(
+        max_digits=10, decimal_places=6, default=Decimal("0")
+    )
+    options = models.JSONField(
+        default=dict, blank=True, help_text="Provider-specific options (noise, device...)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(concurrency__gte=1), name="judge_concurrency_positive"),
+        ]
+
+    def __str__(self) -> str:
+        suffix = " [simulated]" if self.provider == self.Provider.SIMULATED else ""
+        return f"{self.name}{suffix}"
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.provider == self.Provider.SIMULATED
+
+
+class AICall(models.Model):
+    """One MLLM request: what was asked, what came back, and what it cost. Makes batches resumable."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="ai_calls")
+    judge = models.ForeignKey(AIJudgeConfig, on_delete=models.PROTECT, related_name="calls")
+    pair = models.ForeignKey(
+        "annotate.Pair", null=True, blank=True, on_delete=models.CASCADE, related_name="ai_calls"
+    )
+    prompt = models.ForeignKey(
+        "annotate.Prompt", null=True, blank=True, on_delete=models.CASCADE, related_name="ai_calls"
+    )
+    image_ids = models.JSONField(default=list, blank=True, help_text="Images in the order they were shown.")
+    trial = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    latency_s = models.FloatField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    template_version = models.CharField(max_length=32, blank=True)
+    rendered_prompt = models.TextField(blank=True)
+    raw_response = models.TextField(blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    error_reason = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "status"]), models.Index(fields=["judge", "pair"])]
+
+    def __str__(self) -> str:
+        return f"AICall {self.pk} ({self.status})"

@@ -1,0 +1,50 @@
+"""VP-Score reward models, the scores they give images, and cached agreement reports."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class RewardModel(models.Model):
+    """A VP-Score training run: what trained it, where its checkpoint is, how accurate it is."""
+
+    class LabelSource(models.TextChoices):
+        AI = "ai", "AI labels"
+        HUMAN = "human", "Human labels"
+        BOTH = "both", "AI and human labels"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        TRAINING = "training", "Training"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=200, unique=True)
+    backbone = models.CharField(max_length=300)
+    base_weights = models.CharField(max_length=500, blank=True)
+    label_source = models.CharField(max_length=8, choices=LabelSource.choices, default=LabelSource.AI)
+    aspects = models.ManyToManyField("annotate.Aspect", blank=True)
+    campaigns = models.ManyToManyField("annotate.Campaign", blank=True)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    checkpoint = models.CharField(max_length=500, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    job = models.ForeignKey("pipeline.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImageScore(models.Model):
+    """The score one reward model gives one image on one aspect."""
+
+    image = models.ForeignKey("annotate.Image", on_delete=models.CASCADE, related_name="scores")
+    reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="scores")
+    aspect = models.ForeignKey("annotate.Aspect", on_delete=models.CASCADE)
+    score = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "reward_model", "aspect"], name="image_score_unique"),
+        ]
