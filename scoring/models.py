@@ -48,3 +48,6 @@ class ImageScore(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["image", "reward_model", "aspect"], name="image_score_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.reward_model_id}/{self.aspect_id}: image {self.image_id} = {self.score:.3f}"
