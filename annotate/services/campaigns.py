@@ -66,7 +66,7 @@ def demo_campaign_seed(*, n_prompts: int = 24, seed: int = 7) -> Campaign:
         name=DEMO_GENERATOR,
         defaults={
             "kind": Generator.Kind.DEMO,
-            "params": {"size": 256, "defect_rate": 0.35},
+            "params": {"size": 256, "defect_rate": 0.12},
             "description": "Synthetic scenes drawn from a small prompt grammar, with recorded defects. "
             "Not a diffusion model: for demos and tests only.",
         },

@@ -28,7 +28,7 @@ def _render_demo(*, generator: Generator, prompt: Prompt, seed: int) -> tuple[by
 
     options = generator.params or {}
     rng = random.Random(seed)
-    defects = demo.sample_defects(rng, p=float(options.get("defect_rate", 0.35)))
+    defects = demo.sample_defects(rng, p=float(options.get("defect_rate", 0.12)))
     size = int(options.get("size", 256))
     picture, record = demo.render_with_record(prompt.text, seed=seed, defects=defects, size=size)
     buffer = io.BytesIO()
