@@ -1,0 +1,158 @@
+"""Percentile bootstrap over items, computed from per-item sufficient statistics.
+
+Every headline statistic here is a function of *column sums* of a per-item table: agreement is
+sum(agreeing pairs) / sum(pairs), Cohen's kappa comes from the summed 3x3 joint table, Krippendorff's
+alpha from the summed coincidence matrix. Resampling items with replacement therefore only changes how
+many times each item's row enters the sum, so one resample is ``weights @ columns`` where ``weights``
+counts how often each item was drawn. We draw B x n_items weights in chunks and never touch raw rows.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple, TypeAlias
+
+import numpy as np
+from scipy import sparse
+
+from .votes import FloatArray
+
+# Items x resamples drawn per chunk: each chunk-sized array is ~32 MiB whatever the data size.
+_CHUNK_ENTRIES = 1 << 22
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_LEVEL = 0.95
+
+Columns: TypeAlias = FloatArray | sparse.csr_matrix
+SumsToValue: TypeAlias = Callable[[FloatArray], FloatArray]
+
+
+class Interval(NamedTuple):
+    """A point estimate with its bootstrap percentile interval."""
+
+    estimate: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class ItemStatistic:
+    """A statistic defined by per-item columns (n_items, k) and a function of their (..., k) sums."""
+
+    columns: Columns
+    from_sums: SumsToValue
+
+    @property
+    def n_items(self) -> int:
+        """Number of items (rows) the statistic is built from."""
+        return int(self.columns.shape[0])
+
+    def estimate(self) -> float:
+        """The statistic on the data as observed (every item weighted once)."""
+        sums = np.asarray(self.columns.sum(axis=0), dtype=np.float64).reshape(-1)
+        return float(self.from_sums(sums))
+
+
+def resampled_column_sums(
+    columns: Columns, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> FloatArray:
+    """Column sums of ``columns`` for each of ``n_resamples`` item resamples: a (B, k) array."""
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    n_items, n_columns = columns.shape
+    sums = np.zeros((n_resamples, n_columns))
+    if n_items == 0:
+        return sums
+    rng = np.random.default_rng(seed)
+    dense = None if sparse.issparse(columns) else np.asarray(columns, dtype=np.float64)
+    per_chunk = max(1, min(n_resamples, _CHUNK_ENTRIES // n_items))
+    # The loop runs over chunks of resamples (tens of them), never over items or rows. Drawing the same
+    # stream in any chunking gives the same indices, so results depend only on (seed, n_items, B).
+    for start in range(0, n_resamples, per_chunk):
+        stop = min(start + per_chunk, n_resamples)
+        draws = rng.integers(0, n_items, size=(stop - start, n_items))
+        draws += (np.arange(stop - start) * n_items)[:, None]
+        counts = np.bincount(draws.ravel(), minlength=draws.size)
+        del draws  # keep at most two chunk-sized arrays alive
+        weights = counts.reshape(stop - start, n_items).astype(np.float64)
+        del counts
+        if dense is not None:
+            sums[start:stop] = weights @ dense
+        else:
+            sums[start:stop] = np.asarray((columns.T @ weights.T).T)
+    return sums
+
+
+def percentile_interval(
+    samples: FloatArray, *, level: float = DEFAULT_LEVEL
+) -> tuple[FloatArray, FloatArray]:
+    """Lower and upper percentile bounds along axis 0, ignoring resamples where the value is undefined."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    tail = (1 - level) / 2
+    with warnings.catch_warnings():
+        # A statistic undefined in every resample (e.g. no non-tie pairs at all) gives NaN bounds.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanquantile(samples, [tail, 1 - tail], axis=0)
+    return low, high
+
+
+def bootstrap_interval(
+    statistic: ItemStatistic,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+) -> Interval:
+    """Estimate and percentile interval of one statistic, resampling items with replacement."""
+    return bootstrap_intervals({"value": statistic}, n_resamples=n_resamples, seed=seed, level=level)["value"]
+
+
+def bootstrap_intervals(
+    statistics: Mapping[str, ItemStatistic],
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+) -> dict[str, Interval]:
+    """Intervals for several statistics over the same items, all sharing one set of item resamples."""
+    if not statistics:
+        return {}
+    n_items = {stat.n_items for stat in statistics.values()}
+    if len(n_items) != 1:
+        raise ValueError(f"all statistics must share the same items; got n_items {sorted(n_items)}")
+    # Statistics often share a per-item table (kappa plain and linear, alpha nominal and ordinal); each
+    # distinct table enters the weights @ columns product once.
+    blocks: list[Columns] = []
+    offsets: dict[tuple[object, ...], int] = {}
+    starts: list[int] = []
+    width = 0
+    for stat in statistics.values():
+        key = _memory_key(stat.columns)
+        if key not in offsets:
+            offsets[key] = width
+            blocks.append(stat.columns)
+            width += stat.columns.shape[1]
+        starts.append(offsets[key])
+    if any(sparse.issparse(block) for block in blocks):
+        stacked: Columns = sparse.hstack(blocks, format="csr", dtype=np.float64)
+    else:
+        stacked = np.hstack([np.asarray(block, dtype=np.float64) for block in blocks])
+    sums = resampled_column_sums(stacked, n_resamples=n_resamples, seed=seed)
+
+    intervals: dict[str, Interval] = {}
+    for (name, stat), start in zip(statistics.items(), starts, strict=True):
+        samples = stat.from_sums(sums[:, start : start + stat.columns.shape[1]])
+        low, high = percentile_interval(samples, level=level)
+        intervals[name] = Interval(stat.estimate(), float(low), float(high))
+    return intervals
+
+
+def _memory_key(columns: Columns) -> tuple[object, ...]:
+    # Two ndarray views with the same data pointer, shape, strides and dtype hold the same values.
+    if sparse.issparse(columns):
+        return ("sparse", id(columns))
+    array = np.asarray(columns)
+    return (array.__array_interface__["data"][0], array.shape, array.strides, array.dtype.str)
