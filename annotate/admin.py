@@ -1,8 +1,21 @@
 """Django admin for annotation models, with the filters and searches admins use daily."""
 
+from django import forms
 from django.contrib import admin
 
-from annotate.models import Annotator, Aspect, Assignment, Campaign, Generator, Image, Judgment, Pair, Prompt
+from annotate.models import (
+    Annotator,
+    Aspect,
+    Assignment,
+    Campaign,
+    CampaignWorker,
+    Generator,
+    Image,
+    Judgment,
+    Pair,
+    Prompt,
+)
+from annotate.services.pairs import gold_answers_validate
 
 
 @admin.register(Aspect)
@@ -45,9 +58,39 @@ class CampaignAdmin(admin.ModelAdmin):
     raw_id_fields = ["prompts"]
 
 
+class PairForm(forms.ModelForm):
+    """Gold pairs need a valid expected answer (A, B or tie) for aspects of the pair's campaign."""
+
+    class Meta:
+        model = Pair
+        fields = ["campaign", "prompt", "image_a", "image_b", "is_gold", "gold_answers"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("is_gold") and data.get("campaign"):
+            try:
+                data["gold_answers"] = gold_answers_validate(
+                    campaign=data["campaign"], answers=data.get("gold_answers")
+                )
+            except ValueError as error:
+                self.add_error("gold_answers", str(error))
+        return data
+
+
 @admin.register(Pair)
 class PairAdmin(admin.ModelAdmin):
-    list_display = ["id", "campaign", "prompt", "image_a", "image_b", "is_gold"]
+    form = PairForm
+    list_display = [
+        "id",
+        "campaign",
+        "prompt",
+        "image_a",
+        "image_b",
+        "is_gold",
+        "slots_taken",
+        "slots_submitted",
+    ]
+    readonly_fields = ["slots_taken", "slots_submitted"]
     list_filter = ["campaign", "is_gold"]
     search_fields = ["prompt__text"]
     raw_id_fields = ["prompt", "image_a", "image_b"]
@@ -55,8 +98,8 @@ class PairAdmin(admin.ModelAdmin):
 
 @admin.register(Annotator)
 class AnnotatorAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "status", "platform", "external_id", "created_at"]
-    list_filter = ["kind", "status", "platform"]
+    list_display = ["name", "kind", "status", "status_set_by_admin", "platform", "external_id", "created_at"]
+    list_filter = ["kind", "status", "status_set_by_admin", "platform"]
     search_fields = ["name", "external_id", "user__username"]
     raw_id_fields = ["user"]
 
@@ -75,3 +118,20 @@ class JudgmentAdmin(admin.ModelAdmin):
     list_filter = ["aspect", "choice", "annotator__kind", "trial", "pair__campaign"]
     search_fields = ["annotator__name", "rationale"]
     raw_id_fields = ["pair", "annotator", "assignment", "ai_call"]
+
+
+@admin.register(CampaignWorker)
+class CampaignWorkerAdmin(admin.ModelAdmin):
+    list_display = [
+        "annotator",
+        "campaign",
+        "submitted",
+        "skipped",
+        "gold_pairs",
+        "gold_correct",
+        "too_fast",
+        "last_active_at",
+    ]
+    list_filter = ["campaign"]
+    search_fields = ["annotator__name", "annotator__external_id"]
+    raw_id_fields = ["annotator"]

@@ -135,6 +135,9 @@ class Campaign(models.Model):
     flag_gold_accuracy_below = models.FloatField(default=0.6)
     block_gold_accuracy_below = models.FloatField(default=0.4)
     min_gold_for_status = models.PositiveSmallIntegerField(default=5)
+    flag_too_fast_share = models.FloatField(
+        default=0.3, help_text="Flag a worker when more than this share of their submissions is too fast."
+    )
     completion_code = models.CharField(max_length=64, blank=True)
     completion_url = models.URLField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -163,9 +166,33 @@ class Pair(models.Model):
     image_b = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
     is_gold = models.BooleanField(default=False)
     gold_answers = models.JSONField(default=dict, blank=True, help_text='{"aspect_key": "A" | "B" | "tie"}')
+    # Denormalised counters, kept by annotate.services.assignments in the same transaction as each
+    # reservation, submission, skip and expiry, so choosing the next pair is one index range scan instead
+    # of a count over the campaign's assignments.
+    slots_taken = models.PositiveSmallIntegerField(
+        default=0, db_default=0, editable=False, help_text="Live human reservations plus submissions."
+    )
+    slots_submitted = models.PositiveSmallIntegerField(
+        default=0, db_default=0, editable=False, help_text="Submitted human judgment sets."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        indexes = [
+            # Next regular pair: campaign = ? AND slots_taken < overlap ORDER BY slots_taken DESC, id.
+            models.Index(
+                fields=["campaign", "-slots_taken", "id"],
+                condition=Q(is_gold=False),
+                name="pair_next_regular",
+            ),
+            # Next gold pair: the least-served gold pair first.
+            models.Index(
+                fields=["campaign", "slots_taken", "id"], condition=Q(is_gold=True), name="pair_next_gold"
+            ),
+            models.Index(
+                fields=["campaign", "slots_submitted"], condition=Q(is_gold=False), name="pair_progress"
+            ),
+        ]
         constraints = [
             # Canonical order also guarantees that the two images differ.
             models.CheckConstraint(condition=Q(image_a__lt=F("image_b")), name="pair_canonical_order"),
@@ -234,14 +261,21 @@ class Assignment(models.Model):
 
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="assignments")
     annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="assignments")
+    # Denormalised from pair.campaign so per-campaign activity (judgments per hour) is one index scan.
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="assignments"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
     swapped = models.BooleanField(default=False, help_text="True when image B was shown on the left.")
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
+    shown_at = models.DateTimeField(null=True, blank=True, help_text="When the worker first saw the pair.")
     submitted_at = models.DateTimeField(null=True, blank=True)
     seconds_spent = models.FloatField(null=True, blank=True)
     too_fast = models.BooleanField(default=False)
     skip_reason = models.CharField(max_length=200, blank=True)
+    gold_total = models.PositiveSmallIntegerField(default=0, db_default=0, help_text="Gold aspects answered.")
+    gold_correct = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
@@ -250,10 +284,48 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["annotator", "status"]),
             models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["campaign", "submitted_at"]),
         ]
 
     def __str__(self) -> str:
         return f"Assignment {self.pk} ({self.status})"
+
+
+class CampaignWorker(models.Model):
+    """One human's enrolment in one campaign: crowd session ids and running quality counters."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="workers")
+    annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="campaign_links")
+    crowd_params = models.JSONField(
+        default=dict, blank=True, help_text="Platform session ids: STUDY_ID/SESSION_ID or assignmentId/hitId."
+    )
+    submitted = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    too_fast = models.PositiveIntegerField(default=0)
+    seconds_total = models.FloatField(default=0.0)
+    gold_pairs = models.PositiveIntegerField(default=0)
+    gold_answers = models.PositiveIntegerField(default=0, help_text="Aspect answers given on gold pairs.")
+    gold_correct = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_active_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "annotator"], name="campaign_worker_unique"),
+        ]
+        indexes = [models.Index(fields=["campaign", "-last_active_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} in {self.campaign_id}"
+
+    @property
+    def gold_accuracy(self) -> float | None:
+        return self.gold_correct / self.gold_answers if self.gold_answers else None
+
+    @property
+    def too_fast_share(self) -> float | None:
+        return self.too_fast / self.submitted if self.submitted else None
 
 
 class Judgment(models.Model):

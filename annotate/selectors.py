@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from annotate.models import Campaign
 
@@ -29,4 +29,93 @@ def campaign_summary(*, campaign: Campaign) -> dict[str, Any]:
         "prompts": campaign.prompts.count(),
         "human_judgments": judgments.filter(annotator__kind="human").count(),
         "ai_judgments": judgments.filter(annotator__kind="ai").count(),
+    }
+
+
+def campaign_progress(*, campaign: Campaign) -> dict[str, Any]:
+    """Live progress: regular pairs complete / in progress / untouched, judgments per hour, active workers.
+
+    Counts run on the (campaign, slots_*) indexes; the result is cached for a few seconds because the page
+    polls it and a million-pair campaign takes tens of milliseconds to count.
+    """
+    from datetime import timedelta
+
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from annotate.models import Assignment, CampaignWorker
+
+    key = f"campaign-progress:{campaign.pk}:{campaign.humans_per_pair}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    now = timezone.now()
+    regular = campaign.pairs.filter(is_gold=False)
+    total = regular.count()
+    complete = regular.filter(slots_submitted__gte=campaign.humans_per_pair).count()
+    untouched = regular.filter(slots_taken=0).count()
+    hour_ago = now - timedelta(hours=1)
+    progress = {
+        "total": total,
+        "complete": complete,
+        "untouched": untouched,
+        "in_progress": max(0, total - complete - untouched),
+        "complete_pct": round(100 * complete / total, 1) if total else 0.0,
+        "in_progress_pct": round(100 * (total - complete - untouched) / total, 1) if total else 0.0,
+        "per_hour": Assignment.objects.filter(
+            campaign=campaign, status=Assignment.Status.SUBMITTED, submitted_at__gte=hour_ago
+        ).count(),
+        "active_workers": CampaignWorker.objects.filter(
+            campaign=campaign, last_active_at__gte=now - timedelta(minutes=15)
+        ).count(),
+        "updated_at": now,
+    }
+    cache.set(key, progress, timeout=5)
+    return progress
+
+
+def campaign_worker_table(*, campaign: Campaign, limit: int = 50) -> list[Any]:
+    """The most recently active workers of a campaign with count, gold accuracy and median seconds."""
+    from statistics import median
+
+    from annotate.models import Assignment, CampaignWorker
+
+    links = list(
+        CampaignWorker.objects.filter(campaign=campaign)
+        .select_related("annotator")
+        .order_by(F("last_active_at").desc(nulls_last=True), "-pk")[:limit]
+    )
+    seconds: dict[int, list[float]] = {link.annotator_id: [] for link in links}
+    rows = Assignment.objects.filter(
+        campaign=campaign, annotator_id__in=seconds, status=Assignment.Status.SUBMITTED
+    ).values_list("annotator_id", "seconds_spent")
+    for annotator_id, spent in rows:
+        if spent is not None:
+            seconds[annotator_id].append(spent)
+    for link in links:
+        times = seconds[link.annotator_id]
+        link.median_seconds = median(times) if times else None  # type: ignore[attr-defined]
+    return links
+
+
+def judgments_for_reports(*, campaign: Campaign, include_flagged: bool = False) -> QuerySet[Any]:
+    """A campaign's judgments for reports: AI judges always, humans only while active unless asked."""
+    from annotate.models import Annotator, Judgment
+
+    judgments = Judgment.objects.filter(pair__campaign=campaign)
+    if include_flagged:
+        return judgments
+    return judgments.filter(
+        Q(annotator__kind=Annotator.Kind.AI) | Q(annotator__status=Annotator.Status.ACTIVE)
+    )
+
+
+def worker_progress(*, campaign: Campaign, link: Any) -> dict[str, Any]:
+    """What a worker sees of their own progress: pairs done and, with a quota, how many remain."""
+    quota = campaign.worker_quota
+    done = link.submitted
+    return {
+        "done": done,
+        "quota": quota,
+        "pct": min(100, round(100 * done / quota)) if quota else None,
     }

@@ -4,21 +4,23 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.static import serve
 
 from annotate import views as annotate_views
+from annotate.auth_views import RateLimitedLoginView
 from pipeline import views as pipeline_views
 
 urlpatterns = [
     path("", annotate_views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", RateLimitedLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("campaigns/<slug:slug>/", annotate_views.campaign_detail, name="campaign-detail"),
     path("jobs/", pipeline_views.job_list, name="job-list"),
     path("jobs/demo/", pipeline_views.job_demo_start, name="job-demo-start"),
     path("jobs/<int:pk>/", pipeline_views.job_detail, name="job-detail"),
     path("jobs/<int:pk>/cancel/", pipeline_views.job_cancel_view, name="job-cancel"),
+    path("", include("annotate.urls")),
     path("admin/", admin.site.urls),
 ]
 _storage_backend: str = settings.STORAGES["default"]["BACKEND"]  # type: ignore[index]

@@ -45,3 +45,27 @@ def pairs_build(
     before = Pair.objects.filter(campaign=campaign).count()
     Pair.objects.bulk_create(new_pairs, ignore_conflicts=True, batch_size=2000)
     return Pair.objects.filter(campaign=campaign).count() - before
+
+
+def gold_answers_validate(*, campaign: Campaign, answers: dict) -> dict[str, str]:
+    """Check a gold pair's expected answers: known aspects of the campaign, each A, B or tie."""
+    if not isinstance(answers, dict) or not answers:
+        raise ValueError('Give the expected answer per aspect, e.g. {"prompt_following": "A"}.')
+    keys = set(campaign.aspects.values_list("key", flat=True))
+    unknown = sorted(set(answers) - keys)
+    if unknown:
+        raise ValueError(f"Not aspects of this campaign: {', '.join(unknown)}.")
+    bad = sorted(k for k, v in answers.items() if v not in ("A", "B", "tie"))
+    if bad:
+        raise ValueError(f"Answers must be A, B or tie (check {', '.join(bad)}).")
+    return {str(k): str(v) for k, v in answers.items()}
+
+
+def pair_gold_set(*, pair: Pair, answers: dict | None) -> Pair:
+    """Mark a pair as gold with its expected answers (canonical A/B/tie), or unmark it with None."""
+    if answers is None:
+        pair.is_gold, pair.gold_answers = False, {}
+    else:
+        pair.is_gold, pair.gold_answers = True, gold_answers_validate(campaign=pair.campaign, answers=answers)
+    pair.save(update_fields=["is_gold", "gold_answers"])
+    return pair

@@ -1,0 +1,216 @@
+"""Handing pairs to human workers: reservations, lookahead, expiry and skips.
+
+The next pair is chosen with one index range scan on (campaign, slots_taken DESC, id): `Pair.slots_taken`
+counts live reservations plus submissions and is changed in the same transaction as every reservation,
+submission, skip and expiry, so no request counts assignments over the campaign. Pairs closest to their
+overlap come first, so finished pairs accumulate evenly.
+
+Two guards make over-assignment impossible under concurrency: on PostgreSQL the candidate row is locked
+with `FOR UPDATE SKIP LOCKED` (workers racing for the same pair take the next one instead of waiting), and
+on every database the slot is taken with a conditional `UPDATE ... WHERE slots_taken < overlap` whose row
+count says whether it succeeded (this is what keeps SQLite correct, where row locks do not exist). The
+unique (pair, annotator) constraint makes it impossible to give one worker the same pair twice.
+
+A worker holds at most two reservations per campaign: the pair on screen and the next one, whose images
+the browser preloads; submitting shows the next pair at once and reserves a new next one.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from annotate.models import Annotator, Assignment, Campaign, CampaignWorker, Pair
+
+LOOKAHEAD = 2  # reservations a worker holds at once: the pair on screen and the preloaded next one
+EXPIRE_BATCH = 200
+SKIP_REASONS = {
+    "image_broken": "An image did not load or is broken",
+    "prompt_unclear": "The prompt is unclear",
+    "offensive": "Offensive or disturbing content",
+}
+
+
+class AssignmentError(Exception):
+    """A request about an assignment that must be refused; `status` is the HTTP status to answer."""
+
+    def __init__(self, message: str, *, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class WorkerQueue:
+    """What a worker sees: the pair on screen and the one after it (either may be None)."""
+
+    current: Assignment | None
+    lookahead: Assignment | None
+
+
+def campaign_worker_get(*, campaign: Campaign, annotator: Annotator) -> CampaignWorker:
+    """The worker's enrolment row in the campaign, created on first visit."""
+    link, _ = CampaignWorker.objects.get_or_create(campaign=campaign, annotator=annotator)
+    return link
+
+
+def _exclude_seen(queryset, annotator: Annotator):
+    seen = Assignment.objects.filter(pair=OuterRef("pk"), annotator=annotator)
+    return queryset.filter(~Exists(seen))
+
+
+def _lock_candidate(queryset) -> int | None:
+    if connection.features.has_select_for_update_skip_locked:
+        queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+    return queryset.values_list("pk", flat=True).first()
+
+
+def pair_slot_take(*, pair_id: int, overlap: int | None) -> bool:
+    """Compare-and-set on the pair's counter; False when another worker took the last slot first."""
+    rows = Pair.objects.filter(pk=pair_id)
+    if overlap is not None:
+        rows = rows.filter(slots_taken__lt=overlap)
+    return rows.update(slots_taken=F("slots_taken") + 1) == 1
+
+
+def _release_slot(*, pair_id: int, count: int = 1) -> None:
+    Pair.objects.filter(pk=pair_id).update(slots_taken=F("slots_taken") - count)
+
+
+def _reserve_one(*, campaign: Campaign, annotator: Annotator, gold: bool, now: datetime) -> Assignment | None:
+    overlap = None if gold else campaign.humans_per_pair
+    pairs = Pair.objects.filter(campaign=campaign, is_gold=gold)
+    if gold:
+        pairs = pairs.order_by("slots_taken", "pk")
+    else:
+        pairs = pairs.filter(slots_taken__lt=overlap).order_by("-slots_taken", "pk")
+    for _attempt in range(5):
+        with transaction.atomic():
+            pair_id = _lock_candidate(_exclude_seen(pairs, annotator))
+            if pair_id is None:
+                return None
+            if not pair_slot_take(pair_id=pair_id, overlap=overlap):
+                continue  # lost a race (SQLite, or a row freed and refilled meanwhile): pick again
+            try:
+                with transaction.atomic():
+                    return Assignment.objects.create(
+                        pair_id=pair_id,
+                        annotator=annotator,
+                        campaign=campaign,
+                        swapped=random.random() < 0.5,
+                        expires_at=now + timedelta(minutes=campaign.reservation_minutes),
+                    )
+            except IntegrityError:
+                # The same worker reserved this pair in a parallel request (two tabs): give the slot back.
+                _release_slot(pair_id=pair_id)
+    return None
+
+
+def assignment_reserve(
+    *, campaign: Campaign, annotator: Annotator, now: datetime | None = None
+) -> Assignment | None:
+    """Reserve one new pair for the worker (a gold pair at the campaign's gold rate); None when none is left."""
+    now = now or timezone.now()
+    if campaign.gold_rate > 0 and random.random() < campaign.gold_rate:
+        gold = _reserve_one(campaign=campaign, annotator=annotator, gold=True, now=now)
+        if gold is not None:
+            return gold
+    return _reserve_one(campaign=campaign, annotator=annotator, gold=False, now=now)
+
+
+def assignments_expire(*, now: datetime | None = None, limit: int = EXPIRE_BATCH) -> int:
+    """Return reservations past their expiry to the pool; returns how many expired."""
+    now = now or timezone.now()
+    due = Assignment.objects.filter(status=Assignment.Status.RESERVED, expires_at__lt=now)
+    # A plain index probe first: almost every call finds nothing and must stay cheap.
+    if not due.exists():
+        return 0
+    with transaction.atomic():
+        locked = due.order_by("expires_at")
+        if connection.features.has_select_for_update_skip_locked:
+            locked = locked.select_for_update(skip_locked=True)
+        rows = list(locked.values_list("pk", "pair_id")[:limit])
+        if not rows:
+            return 0
+        Assignment.objects.filter(pk__in=[pk for pk, _ in rows]).update(status=Assignment.Status.EXPIRED)
+        per_pair: dict[int, int] = {}
+        for _pk, pair_id in rows:
+            per_pair[pair_id] = per_pair.get(pair_id, 0) + 1
+        # Sorted, so two concurrent expiry runs lock pair rows in the same order and cannot deadlock.
+        for pair_id in sorted(per_pair):
+            _release_slot(pair_id=pair_id, count=per_pair[pair_id])
+    return len(rows)
+
+
+def _touch(*, assignment: Assignment, campaign: Campaign, now: datetime) -> bool:
+    """Mark the pair as on screen and extend its reservation; False when expiry took it back meanwhile."""
+    fields = {"expires_at": now + timedelta(minutes=campaign.reservation_minutes)}
+    if assignment.shown_at is None:
+        fields["shown_at"] = now
+    updated = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.RESERVED).update(**fields)
+    for name, value in fields.items():
+        setattr(assignment, name, value)
+    return updated == 1
+
+
+def worker_queue_fill(
+    *, campaign: Campaign, annotator: Annotator, link: CampaignWorker, now: datetime | None = None
+) -> WorkerQueue:
+    """The worker's pair on screen and the next one, reserving new pairs within the quota as needed."""
+    now = now or timezone.now()
+    if annotator.status == Annotator.Status.BLOCKED or campaign.status != Campaign.Status.ACTIVE:
+        return WorkerQueue(current=None, lookahead=None)
+    assignments_expire(now=now)
+    held = list(
+        Assignment.objects.filter(annotator=annotator, campaign=campaign, status=Assignment.Status.RESERVED)
+        .select_related("pair__prompt", "pair__image_a", "pair__image_b")
+        .order_by("pk")[:LOOKAHEAD]
+    )
+    while held and not _touch(assignment=held[0], campaign=campaign, now=now):
+        held.pop(0)
+    quota_left = None if campaign.worker_quota is None else campaign.worker_quota - link.submitted - len(held)
+    while len(held) < LOOKAHEAD and (quota_left is None or quota_left > 0):
+        fresh = assignment_reserve(campaign=campaign, annotator=annotator, now=now)
+        if fresh is None:
+            break
+        held.append(
+            Assignment.objects.select_related("pair__prompt", "pair__image_a", "pair__image_b").get(
+                pk=fresh.pk
+            )
+        )
+        if quota_left is not None:
+            quota_left -= 1
+        if len(held) == 1:
+            _touch(assignment=held[0], campaign=campaign, now=now)
+    return WorkerQueue(current=held[0] if held else None, lookahead=held[1] if len(held) > 1 else None)
+
+
+def assignment_skip(
+    *, assignment_id: int, annotator: Annotator, reason: str, now: datetime | None = None
+) -> None:
+    """The worker cannot judge this pair: record why and give the slot back to the pool."""
+    if reason not in SKIP_REASONS:
+        raise AssignmentError(f"Unknown skip reason {reason!r}.", status=400)
+    now = now or timezone.now()
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update().filter(pk=assignment_id, annotator=annotator).first()
+        )
+        if assignment is None:
+            raise AssignmentError("This pair is not reserved to you.", status=404)
+        if assignment.status == Assignment.Status.SKIPPED:
+            return  # a repeated click: already done
+        if assignment.status != Assignment.Status.RESERVED:
+            raise AssignmentError("This pair is no longer reserved to you.", status=409)
+        assignment.status = Assignment.Status.SKIPPED
+        assignment.skip_reason = reason
+        assignment.submitted_at = now
+        assignment.save(update_fields=["status", "skip_reason", "submitted_at"])
+        _release_slot(pair_id=assignment.pair_id)
+        CampaignWorker.objects.filter(campaign=assignment.campaign_id, annotator=annotator).update(
+            skipped=F("skipped") + 1, last_active_at=now
+        )

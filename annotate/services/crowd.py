@@ -1,0 +1,103 @@
+"""Crowd platform entry: turning a participant id in the entry link into a worker account.
+
+Accepted ids (anything else is refused with a clear error page, and nothing is created):
+
+- Prolific: `PROLIFIC_PID` (required), `STUDY_ID` and `SESSION_ID` (optional, checked when present) are
+  24 hexadecimal characters (Prolific ids are MongoDB object ids); stored lower-case.
+- MTurk: `workerId` is an upper-case letter A followed by 11 to 19 upper-case letters or digits (real ids
+  are 12 to 14 characters, e.g. A1B2C3D4E5F6G7); `assignmentId` and `hitId` (optional) are 20 to 40
+  upper-case letters or digits. The preview value `ASSIGNMENT_ID_NOT_AVAILABLE` means the HIT is not
+  accepted yet, and is reported as such.
+
+A participant id is not a secret, so the crowd account has no password and can only label: it is a plain
+user in the crowdworkers group, never staff, and sees nothing but its own queue.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from annotate.models import Annotator, Campaign, CampaignWorker
+from annotate.services.campaigns import crowdworker_create
+
+PROLIFIC_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+MTURK_WORKER_ID = re.compile(r"^A[A-Z0-9]{11,19}$")
+MTURK_TASK_ID = re.compile(r"^[A-Z0-9]{20,40}$")
+MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
+
+
+class CrowdIdInvalid(Exception):
+    """The entry link's ids are missing, malformed or mixed; the message says which."""
+
+
+class CrowdPreview(Exception):
+    """MTurk shows the task before the worker accepts the HIT."""
+
+
+@dataclass(frozen=True)
+class CrowdIdentity:
+    """A validated participant: platform, worker id and the session ids that came with it."""
+
+    platform: str
+    external_id: str
+    params: dict[str, str]
+
+
+def crowd_identity_parse(*, query: Any) -> CrowdIdentity:
+    """Validate the entry link's query parameters; raise CrowdIdInvalid or CrowdPreview."""
+    prolific = "PROLIFIC_PID" in query
+    mturk = "workerId" in query or "assignmentId" in query
+    if prolific and mturk:
+        raise CrowdIdInvalid("The link mixes Prolific and MTurk parameters.")
+    if prolific:
+        pid = query.get("PROLIFIC_PID", "")
+        if not PROLIFIC_ID.match(pid):
+            raise CrowdIdInvalid("PROLIFIC_PID must be 24 hexadecimal characters.")
+        params = {}
+        for name in ("STUDY_ID", "SESSION_ID"):
+            value = query.get(name)
+            if value is not None:
+                if not PROLIFIC_ID.match(value):
+                    raise CrowdIdInvalid(f"{name} must be 24 hexadecimal characters.")
+                params[name] = value.lower()
+        return CrowdIdentity(platform="prolific", external_id=pid.lower(), params=params)
+    if mturk:
+        if query.get("assignmentId") == MTURK_PREVIEW:
+            raise CrowdPreview("Accept the HIT to start labeling.")
+        worker_id = query.get("workerId", "")
+        if not MTURK_WORKER_ID.match(worker_id):
+            raise CrowdIdInvalid(
+                "workerId must be an MTurk worker id: A followed by 11–19 capital letters or digits."
+            )
+        params = {}
+        for name in ("assignmentId", "hitId"):
+            value = query.get(name)
+            if value is not None:
+                if not MTURK_TASK_ID.match(value):
+                    raise CrowdIdInvalid(f"{name} must be 20–40 capital letters or digits.")
+                params[name] = value
+        return CrowdIdentity(platform="mturk", external_id=worker_id, params=params)
+    raise CrowdIdInvalid("The link has no participant id (PROLIFIC_PID or workerId).")
+
+
+def crowd_worker_enter(*, campaign: Campaign, identity: CrowdIdentity) -> tuple[Any, CampaignWorker]:
+    """Create or resume the worker for a participant id and enrol them in the campaign; returns (user, link)."""
+    with transaction.atomic():
+        annotator = Annotator.objects.filter(
+            platform=identity.platform, external_id=identity.external_id
+        ).first()
+        if annotator is None:
+            user = crowdworker_create(username=f"{identity.platform}-{identity.external_id}")
+            Annotator.objects.filter(user=user).update(
+                platform=identity.platform, external_id=identity.external_id
+            )
+            annotator = Annotator.objects.get(user=user)
+        link, _ = CampaignWorker.objects.get_or_create(campaign=campaign, annotator=annotator)
+        if identity.params and link.crowd_params != identity.params:
+            link.crowd_params = identity.params
+            link.save(update_fields=["crowd_params"])
+    return annotator.user, link
