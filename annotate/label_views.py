@@ -122,7 +122,13 @@ def _worker(request: HtmxHttpRequest) -> Annotator:
 
 
 def _next_screen(
-    request: HtmxHttpRequest, campaign: Campaign, annotator: Annotator, *, status: int = 200, **extra: Any
+    request: HtmxHttpRequest,
+    campaign: Campaign,
+    annotator: Annotator,
+    *,
+    aspects: list[Aspect] | None = None,
+    status: int = 200,
+    **extra: Any,
 ) -> HttpResponse:
     """Render the worker's current pair, or send them to the completion screen when there is none."""
     link = campaign_worker_get(campaign=campaign, annotator=annotator)
@@ -132,7 +138,8 @@ def _next_screen(
         if request.htmx:
             return HttpResponse(status=204, headers={"HX-Redirect": done})
         return redirect(done)
-    context = _screen_context(campaign=campaign, aspects=_aspects(campaign), queue=queue, link=link, **extra)
+    aspects = aspects if aspects is not None else _aspects(campaign)
+    context = _screen_context(campaign=campaign, aspects=aspects, queue=queue, link=link, **extra)
     template = PANE if request.htmx else "annotate/label.html"
     return render(request, template, context, status=status)
 
@@ -174,7 +181,7 @@ def label_submit(request: HtmxHttpRequest, slug: str, assignment_id: int) -> Htt
         return _refused(request, campaign, refused)
     if not request.htmx:
         return redirect("label", slug=campaign.slug)  # post/redirect/get without JavaScript
-    return _next_screen(request, campaign, annotator)
+    return _next_screen(request, campaign, annotator, aspects=aspects)
 
 
 def _invalid_form(

@@ -18,6 +18,7 @@ the browser preloads; submitting shows the next pair at once and reserves a new 
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +30,7 @@ from annotate.models import Annotator, Assignment, Campaign, CampaignWorker, Pai
 
 LOOKAHEAD = 2  # reservations a worker holds at once: the pair on screen and the preloaded next one
 EXPIRE_BATCH = 200
+EXPIRY_CHECK_EVERY_S = 2.0  # reclaiming runs on demand this often per process, besides the periodic task
 SKIP_REASONS = {
     "image_broken": "An image did not load or is broken",
     "prompt_unclear": "The prompt is unclear",
@@ -89,24 +91,24 @@ def _reserve_one(*, campaign: Campaign, annotator: Annotator, gold: bool, now: d
     else:
         pairs = pairs.filter(slots_taken__lt=overlap).order_by("-slots_taken", "pk")
     for _attempt in range(5):
-        with transaction.atomic():
-            pair_id = _lock_candidate(_exclude_seen(pairs, annotator))
-            if pair_id is None:
-                return None
-            if not pair_slot_take(pair_id=pair_id, overlap=overlap):
-                continue  # lost a race (SQLite, or a row freed and refilled meanwhile): pick again
-            try:
-                with transaction.atomic():
-                    return Assignment.objects.create(
-                        pair_id=pair_id,
-                        annotator=annotator,
-                        campaign=campaign,
-                        swapped=random.random() < 0.5,
-                        expires_at=now + timedelta(minutes=campaign.reservation_minutes),
-                    )
-            except IntegrityError:
-                # The same worker reserved this pair in a parallel request (two tabs): give the slot back.
-                _release_slot(pair_id=pair_id)
+        try:
+            with transaction.atomic():
+                pair_id = _lock_candidate(_exclude_seen(pairs, annotator))
+                if pair_id is None:
+                    return None
+                if not pair_slot_take(pair_id=pair_id, overlap=overlap):
+                    continue  # lost a race (SQLite, or a row freed and refilled meanwhile): pick again
+                return Assignment.objects.create(
+                    pair_id=pair_id,
+                    annotator=annotator,
+                    campaign=campaign,
+                    swapped=random.random() < 0.5,
+                    expires_at=now + timedelta(minutes=campaign.reservation_minutes),
+                )
+        except IntegrityError:
+            # The same worker reserved this pair in a parallel request (two tabs); the rollback gave the
+            # slot back, so try the next pair.
+            continue
     return None
 
 
@@ -146,9 +148,25 @@ def assignments_expire(*, now: datetime | None = None, limit: int = EXPIRE_BATCH
     return len(rows)
 
 
+_expiry_checked_at = 0.0
+
+
+def assignments_expire_due(*, now: datetime, every_s: float = EXPIRY_CHECK_EVERY_S) -> int:
+    """Expire due reservations at most every few seconds per process (the periodic task does the rest)."""
+    global _expiry_checked_at
+    clock = time.monotonic()
+    if clock - _expiry_checked_at < every_s:
+        return 0
+    _expiry_checked_at = clock
+    return assignments_expire(now=now)
+
+
 def _touch(*, assignment: Assignment, campaign: Campaign, now: datetime) -> bool:
     """Mark the pair as on screen and extend its reservation; False when expiry took it back meanwhile."""
-    fields = {"expires_at": now + timedelta(minutes=campaign.reservation_minutes)}
+    window = timedelta(minutes=campaign.reservation_minutes)
+    if assignment.shown_at is not None and assignment.expires_at - now > window / 2:
+        return True  # shown and fresh: a reload needs no write (the expiry check above kept it reserved)
+    fields = {"expires_at": now + window}
     if assignment.shown_at is None:
         fields["shown_at"] = now
     updated = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.RESERVED).update(**fields)
@@ -164,7 +182,7 @@ def worker_queue_fill(
     now = now or timezone.now()
     if annotator.status == Annotator.Status.BLOCKED or campaign.status != Campaign.Status.ACTIVE:
         return WorkerQueue(current=None, lookahead=None)
-    assignments_expire(now=now)
+    assignments_expire_due(now=now)
     held = list(
         Assignment.objects.filter(annotator=annotator, campaign=campaign, status=Assignment.Status.RESERVED)
         .select_related("pair__prompt", "pair__image_a", "pair__image_b")

@@ -134,8 +134,9 @@ def judgment_submit(
             ]
         )
         Pair.objects.filter(pk=pair.pk).update(slots_submitted=F("slots_submitted") + 1)
-        link = _campaign_worker_count(campaign=campaign, assignment=assignment, annotator=annotator, now=now)
+        _campaign_worker_count(campaign=campaign, assignment=assignment, annotator=annotator, now=now)
         if assignment.too_fast or assignment.gold_total:
+            link = CampaignWorker.objects.get(campaign=campaign, annotator=annotator)
             annotator_status_refresh(annotator=annotator, campaign=campaign, link=link)
     return SubmitResult(assignment=assignment, judgments=judgments)
 
@@ -166,19 +167,20 @@ def _judgments_build(
 
 def _campaign_worker_count(
     *, campaign: Campaign, assignment: Assignment, annotator: Annotator, now: datetime
-) -> CampaignWorker:
-    link, _ = CampaignWorker.objects.get_or_create(campaign=campaign, annotator=annotator)
-    CampaignWorker.objects.filter(pk=link.pk).update(
-        submitted=F("submitted") + 1,
-        too_fast=F("too_fast") + int(assignment.too_fast),
-        seconds_total=F("seconds_total") + (assignment.seconds_spent or 0.0),
-        gold_pairs=F("gold_pairs") + int(assignment.pair.is_gold),
-        gold_answers=F("gold_answers") + assignment.gold_total,
-        gold_correct=F("gold_correct") + assignment.gold_correct,
-        last_active_at=now,
-    )
-    link.refresh_from_db()
-    return link
+) -> None:
+    counters = {
+        "submitted": F("submitted") + 1,
+        "too_fast": F("too_fast") + int(assignment.too_fast),
+        "seconds_total": F("seconds_total") + (assignment.seconds_spent or 0.0),
+        "gold_pairs": F("gold_pairs") + int(assignment.pair.is_gold),
+        "gold_answers": F("gold_answers") + assignment.gold_total,
+        "gold_correct": F("gold_correct") + assignment.gold_correct,
+        "last_active_at": now,
+    }
+    rows = CampaignWorker.objects.filter(campaign=campaign, annotator=annotator)
+    if not rows.update(**counters):
+        CampaignWorker.objects.get_or_create(campaign=campaign, annotator=annotator)
+        rows.update(**counters)
 
 
 def annotator_status_refresh(*, annotator: Annotator, campaign: Campaign, link: CampaignWorker) -> str:

@@ -1,0 +1,304 @@
+"""Benchmark the labeling loop over HTTP: N simulated crowdworkers against gunicorn + PostgreSQL.
+
+Each simulated worker enters through a Prolific link, then loops for T seconds: GET the labeling screen
+(htmx partial: "next") and POST a judgment set for the pair on it ("submit"; its response is the next
+pair, so the reservation of a fresh pair happens inside submit, as in the browser). Prints judgment sets
+per second, p50/p95/p99 of both requests, and counts duplicate and over-assigned judgments from the
+database (both must be 0). Campaigns of each --pairs size are built once with COPY (1,500 shared image
+rows combined into distinct pairs) and reused by later runs.
+
+    .venv/bin/python bench/labeling.py                                  # 50 workers, 30 s, 10k and 1M pairs
+    .venv/bin/python bench/labeling.py --workers 20 --seconds 10 --pairs 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import itertools
+import os
+import random
+import re
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = str(ROOT / ".venv" / "bin" / "python")
+N_IMAGES = 1500  # 1500 * 1499 / 2 = 1.12M distinct pairs
+ASSIGNMENT = re.compile(rb"/label/(\d+)/submit")
+ASPECT = re.compile(rb'name="choice-([\w-]+)" value="left"')
+
+
+def pg_url(db: str) -> str:
+    return f"postgres://postgres@127.0.0.1:5432/{db}"
+
+
+def ensure_database(db: str) -> None:
+    with psycopg.connect(pg_url("postgres"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db]).fetchone():
+            conn.execute(f'CREATE DATABASE "{db}"')
+    env = {**os.environ, "DATABASE_URL": pg_url(db), "DJANGO_SETTINGS_MODULE": "config.settings.local"}
+    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def build_campaign(db: str, n_pairs: int) -> tuple[int, str]:
+    """Create (once) a campaign with n_pairs regular pairs plus 50 gold pairs, by COPY."""
+    slug = f"bench-{n_pairs}"
+    with psycopg.connect(pg_url(db), autocommit=True) as conn:
+        row = conn.execute("SELECT id FROM annotate_campaign WHERE slug = %s", [slug]).fetchone()
+        if row:
+            return row[0], slug
+        started = time.perf_counter()
+        conn.execute(
+            "INSERT INTO annotate_generator (name, kind, model_id, params, description, created_at) "
+            "VALUES ('bench', 'imported', '', '{}', 'benchmark rows', now()) ON CONFLICT (name) DO NOTHING"
+        )
+        generator_id = conn.execute("SELECT id FROM annotate_generator WHERE name = 'bench'").fetchone()[0]
+        prompt = conn.execute(
+            "INSERT INTO annotate_prompt (text, text_sha256, source, source_id, is_unsafe, tags, meta, created_at) "
+            "VALUES (%s, %s, 'bench', '', false, '[]', '{}', now()) "
+            "ON CONFLICT (text_sha256) DO UPDATE SET source = 'bench' RETURNING id",
+            ["three red circles above a blue square (benchmark)", "bench-" + "0" * 58],
+        ).fetchone()[0]
+        have = conn.execute(
+            "SELECT count(*) FROM annotate_image WHERE generator_id = %s", [generator_id]
+        ).fetchone()[0]
+        if have < N_IMAGES:
+            with conn.cursor().copy(
+                "COPY annotate_image (prompt_id, generator_id, file, sha256, format, width, height, size_bytes, "
+                "params, created_at) FROM STDIN"
+            ) as copy:
+                for i in range(have, N_IMAGES):
+                    copy.write_row(
+                        [
+                            prompt,
+                            generator_id,
+                            f"images/bench/{i}.png",
+                            f"bench{i:059d}",
+                            "PNG",
+                            512,
+                            512,
+                            1000,
+                            "{}",
+                            "now",
+                        ]
+                    )
+        image_ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM annotate_image WHERE generator_id = %s ORDER BY id", [generator_id]
+            ).fetchall()
+        ]
+        campaign_id = conn.execute(
+            "INSERT INTO annotate_campaign (name, slug, guidelines, status, humans_per_pair, gold_rate, allow_tie, "
+            "rationale_required, score_min, score_max, reservation_minutes, min_seconds_per_pair, worker_quota, "
+            "flag_gold_accuracy_below, block_gold_accuracy_below, min_gold_for_status, flag_too_fast_share, "
+            "completion_code, completion_url, created_at) VALUES (%s, %s, '', 'active', 3, 0.1, true, false, 1, 10, "
+            "10, 0, NULL, 0, 0, 32000, 1, 'BENCH', '', now()) RETURNING id",
+            [f"Benchmark {n_pairs}", slug],
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO annotate_campaign_aspects (campaign_id, aspect_id) SELECT %s, id FROM annotate_aspect",
+            [campaign_id],
+        )
+        combos = itertools.combinations(image_ids, 2)
+        buffer = io.StringIO()
+        with conn.cursor().copy(
+            "COPY annotate_pair (campaign_id, prompt_id, image_a_id, image_b_id, is_gold, gold_answers, "
+            "slots_taken, slots_submitted, created_at) FROM STDIN"
+        ) as copy:
+            for i, (a, b) in enumerate(itertools.islice(combos, n_pairs + 50)):
+                gold = i >= n_pairs
+                answers = '{"prompt_following": "A"}' if gold else "{}"
+                buffer.write(
+                    f"{campaign_id}\t{prompt}\t{a}\t{b}\t{'t' if gold else 'f'}\t{answers}\t0\t0\tnow\n"
+                )
+                if i % 50000 == 49999:
+                    copy.write(buffer.getvalue())
+                    buffer = io.StringIO()
+            copy.write(buffer.getvalue())
+        conn.execute("ANALYZE annotate_pair")
+        print(
+            f"built campaign {slug}: {n_pairs} pairs + 50 gold in {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
+        return campaign_id, slug
+
+
+class Client:
+    """One simulated worker: a keep-alive connection, its cookies, and its latencies."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookies: dict[str, str] = {}
+        self.next_ms: list[float] = []
+        self.submit_ms: list[float] = []
+        self.sets = 0
+        self.errors = 0
+
+    def request(
+        self, method: str, path: str, body: str | None = None, htmx: bool = True
+    ) -> tuple[int, bytes]:
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        if htmx:
+            headers["HX-Request"] = "true"
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["X-CSRFToken"] = self.cookies.get("csrftoken", "")
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie":
+                name, _, rest = value.partition("=")
+                self.cookies[name] = rest.split(";", 1)[0]
+        return response.status, data
+
+
+def worker_loop(client: Client, slug: str, pid: str, deadline: float, rng: random.Random) -> None:
+    status, _ = client.request("GET", f"/c/{slug}/start?" + urlencode({"PROLIFIC_PID": pid}), htmx=False)
+    if status != 302:
+        client.errors += 1
+        return
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        status, page = client.request("GET", f"/c/{slug}/label/")
+        client.next_ms.append((time.perf_counter() - started) * 1000)
+        found = ASSIGNMENT.search(page) if status == 200 else None
+        if found is None:
+            client.errors += status != 204
+            return  # nothing left for this worker
+        form = {
+            f"choice-{key.decode()}": rng.choice(["left", "right", "tie"]) for key in ASPECT.findall(page)
+        }
+        started = time.perf_counter()
+        status, _ = client.request("POST", f"/c/{slug}/label/{int(found.group(1))}/submit", urlencode(form))
+        client.submit_ms.append((time.perf_counter() - started) * 1000)
+        if status in (200, 204):
+            client.sets += 1
+        else:
+            client.errors += 1
+
+
+def pct(values: list[float], q: float) -> float:
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+        if len(values) > 1
+        else float("nan")
+    )
+
+
+def integrity(db: str, campaign_id: int) -> dict[str, int]:
+    """Duplicate judgments and pairs judged by more humans than the overlap, straight from the tables."""
+    with psycopg.connect(pg_url(db)) as conn:
+        duplicates = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM annotate_judgment j JOIN annotate_pair p ON p.id = j.pair_id "
+            "WHERE p.campaign_id = %s GROUP BY j.pair_id, j.annotator_id, j.aspect_id, j.trial HAVING count(*) > 1) d",
+            [campaign_id],
+        ).fetchone()[0]
+        over = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM annotate_judgment j JOIN annotate_pair p ON p.id = j.pair_id "
+            "JOIN annotate_campaign c ON c.id = p.campaign_id WHERE p.campaign_id = %s AND NOT p.is_gold "
+            "GROUP BY j.pair_id, c.humans_per_pair HAVING count(DISTINCT j.annotator_id) > c.humans_per_pair) o",
+            [campaign_id],
+        ).fetchone()[0]
+        drift = conn.execute(
+            "SELECT count(*) FROM annotate_pair p WHERE p.campaign_id = %s AND p.slots_submitted <> "
+            "(SELECT count(*) FROM annotate_assignment a WHERE a.pair_id = p.id AND a.status = 'submitted')",
+            [campaign_id],
+        ).fetchone()[0]
+    return {"duplicates": duplicates, "over_assigned": over, "counter_drift": drift}
+
+
+def start_server(db: str, port: int, processes: int, threads: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg_url(db),
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DJANGO_DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "--workers",
+         str(processes), "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )  # fmt: skip
+    for _ in range(100):
+        try:
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            probe.request("GET", "/login/")
+            if probe.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    os.killpg(server.pid, signal.SIGTERM)
+    raise SystemExit("gunicorn did not start")
+
+
+def run(db: str, port: int, slug: str, campaign_id: int, workers: int, seconds: float) -> None:
+    clients = [Client(port) for _ in range(workers)]
+    deadline = time.perf_counter() + seconds
+    threads = [
+        threading.Thread(
+            target=worker_loop, args=(c, slug, secrets.token_hex(12), deadline, random.Random(i))
+        )
+        for i, c in enumerate(clients)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    next_ms = [v for c in clients for v in c.next_ms]
+    submit_ms = [v for c in clients for v in c.submit_ms]
+    sets = sum(c.sets for c in clients)
+    checks = integrity(db, campaign_id)
+    print(
+        f"{slug}: {workers} workers, {elapsed:.1f} s: {sets} judgment sets = {sets / elapsed:.1f} sets/s; "
+        f"errors {sum(c.errors for c in clients)}\n"
+        f"  next   p50 {pct(next_ms, 50):6.1f} ms  p95 {pct(next_ms, 95):6.1f} ms  p99 {pct(next_ms, 99):6.1f} ms  (n={len(next_ms)})\n"
+        f"  submit p50 {pct(submit_ms, 50):6.1f} ms  p95 {pct(submit_ms, 95):6.1f} ms  p99 {pct(submit_ms, 99):6.1f} ms  (n={len(submit_ms)})\n"
+        f"  duplicate judgments {checks['duplicates']}, over-assigned pairs {checks['over_assigned']}, "
+        f"counter drift {checks['counter_drift']}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workers", type=int, default=50, help="simulated crowdworkers (default 50)")
+    parser.add_argument("--seconds", type=float, default=30, help="duration of each run (default 30)")
+    parser.add_argument("--pairs", type=int, nargs="+", default=[10_000, 1_000_000], help="campaign sizes")
+    parser.add_argument("--db", default="vp_bench_label", help="PostgreSQL database (created if missing)")
+    parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument("--processes", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
+    args = parser.parse_args()
+    if max(args.pairs) > N_IMAGES * (N_IMAGES - 1) // 2 - 50:
+        raise SystemExit("too many pairs for the shared image rows")
+    ensure_database(args.db)
+    campaigns = [build_campaign(args.db, n) for n in args.pairs]
+    server = start_server(args.db, args.port, args.processes, args.threads)
+    try:
+        for campaign_id, slug in campaigns:
+            run(args.db, args.port, slug, campaign_id, args.workers, args.seconds)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
