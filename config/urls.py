@@ -9,6 +9,7 @@ from django.views.static import serve
 
 from annotate import views as annotate_views
 from annotate.auth_views import RateLimitedLoginView
+from pipeline import generation_views
 from pipeline import views as pipeline_views
 
 urlpatterns = [
@@ -20,7 +21,11 @@ urlpatterns = [
     path("jobs/demo/", pipeline_views.job_demo_start, name="job-demo-start"),
     path("jobs/<int:pk>/", pipeline_views.job_detail, name="job-detail"),
     path("jobs/<int:pk>/cancel/", pipeline_views.job_cancel_view, name="job-cancel"),
+    path("campaigns/<slug:slug>/generate/", generation_views.campaign_generate, name="campaign-generate"),
+    path("prompts/import/", generation_views.prompt_import, name="prompt-import"),
+    path("prompts/polish/", generation_views.polish_launch, name="prompt-polish"),
     path("", include("annotate.urls")),
+    path("", include("scoring.urls")),
     path("admin/", admin.site.urls),
 ]
 _storage_backend: str = settings.STORAGES["default"]["BACKEND"]  # type: ignore[index]

@@ -1,12 +1,20 @@
-"""Building comparison pairs from a campaign's images."""
+"""Building comparison pairs from a campaign's images, and fidelity gold pairs from corrupted copies."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
 import random
 from collections import defaultdict
 
-from annotate.models import Campaign, Image, Pair
+from django.db import transaction
+
+from annotate.models import Campaign, Generator, Image, Pair
+from annotate.services.images import image_ingest
+
+CORRUPTED_GENERATOR = "corrupted-copies"
+CORRUPTIONS = ("blur", "noise", "blocks")
 
 
 def pairs_build(
@@ -27,7 +35,12 @@ def pairs_build(
         raise ValueError("The sample strategy needs sample_per_prompt >= 1.")
     rng = random.Random(seed)
     by_prompt: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    images = Image.objects.filter(prompt__campaigns=campaign).values_list("id", "prompt_id", "generator_id")
+    # Corrupted copies exist only for gold pairs; pairing them with other images would be noise.
+    images = (
+        Image.objects.filter(prompt__campaigns=campaign)
+        .exclude(generator__name=CORRUPTED_GENERATOR)
+        .values_list("id", "prompt_id", "generator_id")
+    )
     for image_id, prompt_id, generator_id in images.order_by("prompt_id", "id"):
         by_prompt[prompt_id].append((image_id, generator_id))
     new_pairs = []
@@ -69,3 +82,91 @@ def pair_gold_set(*, pair: Pair, answers: dict | None) -> Pair:
         pair.is_gold, pair.gold_answers = True, gold_answers_validate(campaign=pair.campaign, answers=answers)
     pair.save(update_fields=["is_gold", "gold_answers"])
     return pair
+
+
+def image_corrupt(*, data: bytes, corruption: str, seed: int = 0) -> bytes:
+    """A visibly damaged PNG copy of an image: gaussian blur, pixel noise, or 8x8 blocks."""
+    import numpy as np
+    from PIL import Image as PILImage
+    from PIL import ImageFilter
+
+    with PILImage.open(io.BytesIO(data)) as opened:
+        picture = opened.convert("RGB")
+    width, height = picture.size
+    if corruption == "blur":
+        damaged = picture.filter(ImageFilter.GaussianBlur(radius=max(2.0, max(width, height) / 40)))
+    elif corruption == "noise":
+        pixels = np.asarray(picture, dtype=np.float32)
+        noise = np.random.default_rng(seed).normal(0.0, 40.0, pixels.shape)
+        damaged = PILImage.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
+    elif corruption == "blocks":
+        small = picture.resize((max(1, width // 8), max(1, height // 8)), PILImage.Resampling.BOX)
+        damaged = small.resize((width, height), PILImage.Resampling.NEAREST)
+    else:
+        raise ValueError(f"unknown corruption {corruption!r}; use {', '.join(CORRUPTIONS)}")
+    buffer = io.BytesIO()
+    damaged.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def fidelity_gold_pairs_create(
+    *, campaign: Campaign, count: int, corruptions: tuple[str, ...] = CORRUPTIONS, seed: int = 0
+) -> list[Pair]:
+    """Make up to `count` fidelity gold pairs: a campaign image against a corrupted copy of itself.
+
+    The copy is stored through image_ingest under the "corrupted-copies" generator with the same prompt;
+    the gold answer names the original in canonical terms ("A" when it is image_a). Images, corruption
+    choice and noise are seeded, so a re-run finds the same copies and pairs and creates nothing new.
+    """
+    if not campaign.aspects.filter(key="fidelity").exists():
+        raise ValueError(f"campaign {campaign.name!r} has no fidelity aspect; gold pairs would not be asked")
+    unknown = set(corruptions) - set(CORRUPTIONS)
+    if unknown or not corruptions:
+        raise ValueError(f"corruptions must be among {', '.join(CORRUPTIONS)}")
+    generator, _ = Generator.objects.get_or_create(
+        name=CORRUPTED_GENERATOR,
+        defaults={
+            "kind": Generator.Kind.IMPORTED,
+            "description": "Deliberately damaged copies of campaign images, for fidelity gold pairs.",
+        },
+    )
+    originals = list(
+        Image.objects.filter(prompt__campaigns=campaign).exclude(generator=generator).order_by("id")
+    )
+    rng = random.Random(seed)
+    chosen = sorted(rng.sample(originals, min(count, len(originals))), key=lambda image: image.pk)
+    pairs = []
+    for original in chosen:
+        if original.prompt_id is None:  # excluded by the query; says so to the type checker
+            continue
+        corruption = corruptions[original.pk % len(corruptions)]
+        with original.file.open("rb") as handle:
+            data = handle.read()
+        damaged = image_corrupt(data=data, corruption=corruption, seed=seed + original.pk)
+        if hashlib.sha256(damaged).hexdigest() == original.sha256:
+            # Blur and blocks leave a flat image as it was; noise always changes it.
+            corruption = "noise"
+            damaged = image_corrupt(data=data, corruption=corruption, seed=seed + original.pk)
+        copy, _ = image_ingest(
+            data=damaged,
+            generator=generator,
+            prompt=original.prompt,
+            params={"corruption": corruption, "source_image_id": original.pk},
+            filename="corrupted.png",
+        )
+        if copy.pk == original.pk:  # cannot happen with noise, but a pair needs two images
+            continue
+        low, high = sorted((original, copy), key=lambda image: image.pk)
+        with transaction.atomic():
+            pair, _ = Pair.objects.get_or_create(
+                campaign=campaign,
+                image_a=low,
+                image_b=high,
+                defaults={
+                    "prompt_id": original.prompt_id,
+                    "is_gold": True,
+                    "gold_answers": {"fidelity": "A" if low.pk == original.pk else "B"},
+                },
+            )
+        pairs.append(pair)
+    return pairs
