@@ -98,7 +98,7 @@ def test_csv_errors_name_line_and_column_and_nothing_is_half_imported():
     errors = errors_of(data, "bad.csv")
     assert errors == [
         "line 3, column 'prompt': empty",
-        "line 4: 1 values, but the header has 2 columns",
+        "line 4: 1 value, but the header has 2 columns",
         f"line 5, column 'prompt': {MAX_PROMPT_CHARS + 1:,} characters; the limit is {MAX_PROMPT_CHARS:,}",
     ]
 

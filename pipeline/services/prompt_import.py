@@ -198,7 +198,10 @@ def _parse_csv(text: str, errors: list[str]) -> list[PromptRow]:
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(columns):
-                errors.append(f"line {line}: {len(values)} values, but the header has {len(columns)} columns")
+                n = len(values)
+                errors.append(
+                    f"line {line}: {n} value{'s' * (n != 1)}, but the header has {len(columns)} columns"
+                )
                 continue
             record = dict(zip(columns, values, strict=True))
             prompt = _check_text(record.pop("prompt"), f"line {line}, column 'prompt'", errors)
