@@ -26,6 +26,7 @@ urlpatterns = [
     path("prompts/polish/", generation_views.polish_launch, name="prompt-polish"),
     path("", include("annotate.urls")),
     path("", include("scoring.urls")),
+    path("", include("scoring.urls")),
     path("admin/", admin.site.urls),
 ]
 _storage_backend: str = settings.STORAGES["default"]["BACKEND"]  # type: ignore[index]

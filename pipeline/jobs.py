@@ -47,6 +47,7 @@ class JobKindSpec:
 JOB_KINDS: dict[str, JobKindSpec] = {
     Job.Kind.DEMO: JobKindSpec("pipeline.handlers.demo_countdown"),
     Job.Kind.GENERATE: JobKindSpec("pipeline.services.generation.generation_job", "gpu"),
+    Job.Kind.REPORT: JobKindSpec("scoring.services.reports.report_job"),
     Job.Kind.POLISH: JobKindSpec("pipeline.services.polish.polish_job", "ai"),
 }
 

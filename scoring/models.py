@@ -51,3 +51,27 @@ class ImageScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reward_model_id}/{self.aspect_id}: image {self.image_id} = {self.score:.3f}"
+
+
+class Report(models.Model):
+    """A cached agreement report: the JSON of scoring.services.reports for one campaign and parameter set."""
+
+    campaign = models.ForeignKey("annotate.Campaign", on_delete=models.CASCADE, related_name="reports")
+    params_hash = models.CharField(max_length=64, help_text="sha256 of the canonical report parameters.")
+    parameters = models.JSONField(default=dict)
+    schema_version = models.PositiveSmallIntegerField()
+    data = models.JSONField(help_text="The report, as documented in docs/report-schema.md.")
+    n_judgments = models.PositiveIntegerField(default=0)
+    job = models.ForeignKey(
+        "pipeline.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["campaign", "params_hash", "-created_at"], name="report_cache_lookup")
+        ]
+
+    def __str__(self) -> str:
+        return f"Report {self.pk} of campaign {self.campaign_id} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import sparse
 
 from .votes import FloatArray
@@ -83,6 +84,100 @@ def resampled_column_sums(
         else:
             sums[start:stop] = np.asarray((columns.T @ weights.T).T)
     return sums
+
+
+def resampled_sums_with_groups(
+    columns: FloatArray,
+    grouped: FloatArray,
+    *,
+    group: ArrayLike,
+    n_groups: int,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[FloatArray, FloatArray]:
+    """Resampled column sums of ``columns`` (B, k) and per-group sums of ``grouped`` (B, n_groups, k2).
+
+    The draws are those of ``resampled_column_sums`` for the same seed (the first result equals it, up to
+    rounding), so figures bootstrapped here and elsewhere share their resamples. Groups feed statistics
+    that need sums per stratum, e.g. Bradley–Terry wins per generator pair when each item belongs to one
+    generator pair; summing the grouped result over groups gives its plain column sums.
+    """
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    plain = np.asarray(columns, dtype=np.float64)
+    stratified = np.asarray(grouped, dtype=np.float64)
+    n_items = plain.shape[0]
+    group_array = np.asarray(group, dtype=np.int64)
+    if stratified.shape[0] != n_items or group_array.shape != (n_items,):
+        raise ValueError(
+            f"columns, grouped and group must have {n_items} rows; got {stratified.shape[0]}, {group_array.shape}"
+        )
+    if n_items and (group_array.min() < 0 or group_array.max() >= n_groups):
+        raise ValueError(f"group must lie in [0, {n_groups}); got {group_array.min()}..{group_array.max()}")
+    sums = np.zeros((n_resamples, plain.shape[1]))
+    group_sums = np.zeros((n_resamples, n_groups, stratified.shape[1]))
+    if n_items == 0:
+        return sums, group_sums
+    # Items sorted by group make each group a contiguous block of rows: one matrix product per group.
+    order = np.argsort(group_array, kind="stable")
+    bounds = np.searchsorted(group_array[order], np.arange(n_groups + 1))
+    sorted_plain, sorted_grouped = plain[order], stratified[order]
+    present = np.flatnonzero(bounds[1:] > bounds[:-1])
+    rank = np.empty(n_items, dtype=np.int64)
+    rank[order] = np.arange(n_items)
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, min(n_resamples, _CHUNK_ENTRIES // n_items))
+    for start in range(0, n_resamples, per_chunk):
+        stop = min(start + per_chunk, n_resamples)
+        # The draws of resampled_column_sums, relabelled to sorted positions before counting.
+        draws = rank[rng.integers(0, n_items, size=(stop - start, n_items))]
+        draws += (np.arange(stop - start) * n_items)[:, None]
+        counts = np.bincount(draws.ravel(), minlength=draws.size)
+        del draws
+        weights = counts.reshape(stop - start, n_items).astype(np.float64)
+        del counts
+        sums[start:stop] = weights @ sorted_plain
+        for g in present:
+            low, high = bounds[g], bounds[g + 1]
+            group_sums[start:stop, g] = weights[:, low:high] @ sorted_grouped[low:high]
+    return sums, group_sums
+
+
+def stack_statistic_columns(statistics: Mapping[str, ItemStatistic]) -> tuple[FloatArray, dict[str, int]]:
+    """One dense (n_items, k) matrix of the statistics' columns (shared tables once) and each one's offset."""
+    blocks: list[FloatArray] = []
+    offsets: dict[tuple[object, ...], int] = {}
+    starts: dict[str, int] = {}
+    width = 0
+    for name, stat in statistics.items():
+        key = _memory_key(stat.columns)
+        if key not in offsets:
+            offsets[key] = width
+            blocks.append(np.asarray(stat.columns, dtype=np.float64))
+            width += stat.columns.shape[1]
+        starts[name] = offsets[key]
+    n_items = {stat.n_items for stat in statistics.values()}
+    if len(n_items) > 1:
+        raise ValueError(f"all statistics must share the same items; got n_items {sorted(n_items)}")
+    rows = n_items.pop() if n_items else 0
+    return (np.hstack(blocks) if blocks else np.zeros((rows, 0))), starts
+
+
+def intervals_from_sums(
+    statistics: Mapping[str, ItemStatistic],
+    sums: FloatArray,
+    starts: Mapping[str, int],
+    *,
+    level: float = DEFAULT_LEVEL,
+) -> dict[str, Interval]:
+    """Intervals of statistics stacked by ``stack_statistic_columns``, from its resampled sums (B, k)."""
+    intervals: dict[str, Interval] = {}
+    for name, stat in statistics.items():
+        start = starts[name]
+        samples = stat.from_sums(sums[:, start : start + stat.columns.shape[1]])
+        low, high = percentile_interval(samples, level=level)
+        intervals[name] = Interval(stat.estimate(), float(low), float(high))
+    return intervals
 
 
 def percentile_interval(

@@ -137,6 +137,76 @@ def bradley_terry_leaderboard(
     return Leaderboard(strengths=strengths, low=low, high=high, n_comparisons=n_comparisons)
 
 
+def item_comparison_columns(
+    item_gen_a: ArrayLike,
+    item_gen_b: ArrayLike,
+    item: ArrayLike,
+    outcome: ArrayLike,
+    *,
+    n_generators: int,
+) -> tuple[FloatArray, IntArray]:
+    """Per-item (wins of the lower-numbered generator, comparisons) and each item's generator-pair group.
+
+    For designs where every item compares one fixed pair of generators (a pair of images), this is the
+    dense per-item form of ``comparison_columns``: bootstrap it with ``resampled_sums_with_groups`` using the
+    returned group (``low * g + high``) and fit with ``leaderboard_from_pair_sums``. Items comparing a
+    generator with itself get zero columns, as in ``comparison_columns``.
+    """
+    gen_a = as_index_array(item_gen_a, name="item_gen_a")
+    gen_b = as_index_array(item_gen_b, name="item_gen_b")
+    item_array = as_index_array(item, name="item")
+    choice = check_choices(outcome, name="outcome")
+    if gen_a.shape != gen_b.shape:
+        raise ValueError(f"item_gen_a and item_gen_b differ in length: {gen_a.size} != {gen_b.size}")
+    if item_array.shape != choice.shape:
+        raise ValueError(f"item and outcome differ in length: {item_array.size} != {choice.size}")
+    n_items = gen_a.size
+    for name, gen in (("item_gen_a", gen_a), ("item_gen_b", gen_b)):
+        if gen.size and (gen.min() < 0 or gen.max() >= n_generators):
+            raise ValueError(f"{name} must lie in [0, {n_generators}); got {gen.min()}..{gen.max()}")
+    low, high = np.minimum(gen_a, gen_b), np.maximum(gen_a, gen_b)
+    score_a = (N_CHOICES - 1 - choice) / (N_CHOICES - 1)
+    score_low = np.where(gen_a[item_array] == low[item_array], score_a, 1.0 - score_a)
+    informative = (low != high)[item_array]
+    wins = np.bincount(item_array[informative], weights=score_low[informative], minlength=n_items)
+    counts = np.bincount(item_array[informative], minlength=n_items).astype(np.float64)
+    return np.column_stack([wins, counts]), (low * n_generators + high).astype(np.int64)
+
+
+def leaderboard_from_pair_sums(
+    observed: ArrayLike,
+    resampled: ArrayLike,
+    *,
+    n_generators: int,
+    ridge: float = DEFAULT_RIDGE,
+    level: float = DEFAULT_LEVEL,
+) -> Leaderboard:
+    """Leaderboard from per-generator-pair (wins of lower, comparisons) sums: observed (g*g, 2), resampled (B, g*g, 2)."""
+    g = n_generators
+    observed_array = np.asarray(observed, dtype=np.float64).reshape(g * g, 2)
+    resampled_array = np.asarray(resampled, dtype=np.float64).reshape(-1, g * g, 2)
+    upper = np.triu(np.ones((g, g), dtype=bool), k=1).ravel()
+
+    def flat(sums: FloatArray) -> FloatArray:
+        # The column layout of comparison_columns: wins of the lower generator, then comparison counts.
+        kept = sums * upper[:, None]
+        return np.concatenate([kept[..., 0], kept[..., 1]], axis=-1)
+
+    strengths = _fit_from_sums(flat(observed_array), g, ridge)[0]
+    batch = max(1, _BATCH_ENTRIES // max(1, g * g))
+    flat_resampled = flat(resampled_array)
+    fits = np.concatenate(
+        [
+            _fit_from_sums(flat_resampled[start : start + batch], g, ridge)
+            for start in range(0, flat_resampled.shape[0], batch)
+        ]
+    )
+    low, high = percentile_interval(fits, level=level)
+    counts = (observed_array[:, 1] * upper).reshape(g, g)
+    n_comparisons = (counts.sum(axis=0) + counts.sum(axis=1)).astype(np.int64)
+    return Leaderboard(strengths=strengths, low=low, high=high, n_comparisons=n_comparisons)
+
+
 def kendall_tau(first: ArrayLike, second: ArrayLike) -> float:
     """Kendall's tau-b between two score vectors over the same generators (e.g. human vs AI strengths)."""
     return float(stats.kendalltau(first, second).statistic)

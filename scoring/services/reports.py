@@ -1,0 +1,576 @@
+"""Agreement reports: judgments -> numpy arrays -> scoring.stats -> one JSON-ready dict, cached as a Report.
+
+The schema of the dict is documented in docs/report-schema.md; bump REPORT_SCHEMA_VERSION when a field
+changes meaning or goes away. Every figure of every aspect (agreement, kappa, alpha, Fleiss, swap
+consistency) and every Bradley–Terry leaderboard is bootstrapped over the *same* pair resamples, drawn
+once: the headline columns and the per-generator-pair leaderboard columns go through one
+``resampled_sums_with_groups`` pass, so 1000 resamples cost one pass over the data, not one per figure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.models import Annotator, Aspect, Campaign
+from scoring import selectors
+from scoring.models import Report
+from scoring.stats import (
+    ItemStatistic,
+    agreement_from_counts,
+    agreement_statistic,
+    alpha_statistic,
+    fleiss_statistic,
+    group_pair_counts,
+    intervals_from_sums,
+    item_coincidences,
+    item_comparison_columns,
+    item_confusion,
+    kappa_statistic,
+    kendall_tau,
+    leaderboard_from_pair_sums,
+    majority_pair_counts,
+    majority_vote,
+    resampled_sums_with_groups,
+    stack_statistic_columns,
+    swap_pair_counts,
+    vote_counts,
+)
+from scoring.stats import annotator_reliability as reliability_of
+
+REPORT_SCHEMA = "visionprefer.agreement-report"
+REPORT_SCHEMA_VERSION = 1
+CHOICE_LABELS = ["A", "tie", "B"]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ReportParameters:
+    """What a report covers; its hash is the cache key (with the campaign)."""
+
+    campaign_ids: tuple[int, ...]
+    aspect_keys: tuple[str, ...] | None = None
+    include_flagged: bool = False
+    include_blocked: bool = False
+    ai_judge_ids: tuple[int, ...] | None = None
+    n_resamples: int = 1000
+    seed: int = 0
+    level: float = 0.95
+
+    def as_dict(self) -> dict[str, Any]:
+        """Canonical, JSON-ready form (sorted id lists) stored in job params and in the report."""
+        data = asdict(self)
+        data["campaign_ids"] = [
+            self.campaign_ids[0],
+            *sorted(set(self.campaign_ids[1:]) - {self.campaign_ids[0]}),
+        ]
+        for key in ("aspect_keys", "ai_judge_ids"):
+            data[key] = None if data[key] is None else sorted(set(data[key]))
+        return data
+
+    @property
+    def key(self) -> str:
+        """sha256 of the canonical parameters: the cache key."""
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReportParameters:
+        """Inverse of as_dict (job params, JSON)."""
+
+        def ids(value: Any) -> tuple[Any, ...] | None:
+            return None if value is None else tuple(value)
+
+        return cls(
+            campaign_ids=tuple(int(c) for c in data["campaign_ids"]),
+            aspect_keys=ids(data.get("aspect_keys")),
+            include_flagged=bool(data.get("include_flagged", False)),
+            include_blocked=bool(data.get("include_blocked", False)),
+            ai_judge_ids=None
+            if data.get("ai_judge_ids") is None
+            else tuple(int(i) for i in data["ai_judge_ids"]),
+            n_resamples=int(data.get("n_resamples", 1000)),
+            seed=int(data.get("seed", 0)),
+            level=float(data.get("level", 0.95)),
+        )
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None for NaN/inf (JSON has no NaN)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def json_ready(value: Any) -> Any:
+    """Recursively turn numpy scalars/arrays into Python and NaN into None."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return _number(value)
+    return value
+
+
+@dataclass
+class _Pending:
+    """Figures waiting for the shared bootstrap: ItemStatistics by name and where to write each interval."""
+
+    statistics: dict[str, ItemStatistic] = field(default_factory=dict)
+    targets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    leaderboard_columns: list[np.ndarray] = field(default_factory=list)
+    leaderboard_targets: list[dict[str, Any]] = field(default_factory=list)
+
+    def figure(self, name: str, stat: ItemStatistic, **counts: Any) -> dict[str, Any]:
+        """A figure dict to fill in later with estimate, low and high."""
+        target: dict[str, Any] = {"estimate": None, "low": None, "high": None, **counts}
+        self.statistics[name] = stat
+        self.targets[name] = target
+        return target
+
+
+def _agreement(pending: _Pending, name: str, counts: Any) -> dict[str, Any]:
+    summary = agreement_from_counts(counts)
+    figures = {}
+    for ties, label, rate in (
+        (True, "with_ties", summary.with_ties),
+        (False, "without_ties", summary.without_ties),
+    ):
+        figures[label] = pending.figure(
+            f"{name}.{label}",
+            agreement_statistic(counts, ties=ties),
+            n_items=rate.n_items,
+            n_pairs=rate.n_pairs,
+            n_agreeing=rate.n_agreeing,
+        )
+    return figures
+
+
+def _annotator_entry(annotator: Annotator) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": annotator.pk,
+        "name": annotator.name,
+        "kind": annotator.kind,
+        "status": annotator.status,
+    }
+    if annotator.ai_config is not None:
+        entry.update(provider=annotator.ai_config.provider, model=annotator.ai_config.model)
+    return entry
+
+
+def report_build(*, params: ReportParameters, progress: Progress | None = None) -> dict[str, Any]:
+    """Compute the full agreement report of the given campaigns as a JSON-ready dict (schema version 1)."""
+    started = time.perf_counter()
+    campaigns = list(Campaign.objects.filter(pk__in=params.campaign_ids))
+    campaign = next(c for c in campaigns if c.pk == params.campaign_ids[0])
+    aspects = list(Aspect.objects.filter(campaigns__in=campaigns).distinct().order_by("order", "key"))
+    if params.aspect_keys is not None:
+        aspects = [a for a in aspects if a.key in params.aspect_keys]
+    total_steps = 3 + len(aspects)
+    step = 0
+
+    def advance() -> None:
+        nonlocal step
+        step += 1
+        if progress is not None:
+            progress(step, total_steps)
+
+    flt = selectors.JudgmentFilter(
+        campaign_ids=tuple(c.pk for c in campaigns),
+        aspect_ids=tuple(a.pk for a in aspects),
+        include_flagged=params.include_flagged,
+        include_blocked=params.include_blocked,
+        ai_judge_ids=params.ai_judge_ids,
+    )
+    data = selectors.judgment_arrays(flt=flt)
+    pairs = selectors.pair_arrays(pair_ids=data.pair_ids, campaign_ids=flt.campaign_ids)
+    annotators = selectors.annotators_by_id(data.annotator_ids.tolist())
+    generators = selectors.generators_by_id(pairs.generator_ids.tolist())
+    load_s = time.perf_counter() - started
+    advance()
+
+    n_items, n_judges, n_generators = data.n_items, data.annotator_ids.size, pairs.generator_ids.size
+    judge_annotators = [annotators[int(i)] for i in data.annotator_ids]
+    is_human = np.array([a.kind == Annotator.Kind.HUMAN for a in judge_annotators], dtype=bool)
+    ai_judges = sorted(np.flatnonzero(~is_human).tolist(), key=lambda j: judge_annotators[j].name)
+    aspect_index = {int(aspect_id): k for k, aspect_id in enumerate(data.aspect_ids)}
+    # Rows grouped by aspect once, so each aspect is a slice rather than a mask over every judgment.
+    by_aspect = np.argsort(data.aspect, kind="stable")
+    bounds = np.searchsorted(data.aspect[by_aspect], np.arange(data.aspect_ids.size + 1))
+
+    pending = _Pending()
+    aspect_reports = []
+    stats_started = time.perf_counter()
+    for aspect in aspects:
+        k = aspect_index.get(aspect.pk)
+        rows = by_aspect[bounds[k] : bounds[k + 1]] if k is not None else np.zeros(0, dtype=np.int64)
+        aspect_reports.append(
+            _aspect_report(
+                aspect=aspect,
+                rows=rows,
+                data=data,
+                pairs=pairs,
+                is_human=is_human,
+                ai_judges=ai_judges,
+                judge_annotators=judge_annotators,
+                n_items=n_items,
+                n_judges=n_judges,
+                n_generators=n_generators,
+                pending=pending,
+            )
+        )
+        advance()
+    statistics_s = time.perf_counter() - stats_started
+
+    bootstrap_started = time.perf_counter()
+    _bootstrap(pending, pairs=pairs, n_items=n_items, n_generators=n_generators, params=params)
+    for aspect_report in aspect_reports:
+        _rank_correlations(aspect_report)
+    bootstrap_s = time.perf_counter() - bootstrap_started
+    advance()
+
+    human_ids = [a.pk for a in judge_annotators if a.kind == Annotator.Kind.HUMAN]
+    report = {
+        "schema": REPORT_SCHEMA,
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "generated_at": timezone.now().isoformat(),
+        "campaign": {"id": campaign.pk, "slug": campaign.slug, "name": campaign.name},
+        "campaigns": [{"id": c.pk, "slug": c.slug, "name": c.name} for c in campaigns],
+        "parameters": params.as_dict(),
+        "totals": {
+            "n_judgments": data.size,
+            "n_pairs": n_items,
+            "n_humans": len(human_ids),
+            "n_ai_judges": len(ai_judges),
+            "n_generators": n_generators,
+        },
+        "choice_labels": CHOICE_LABELS,
+        "annotators": [_annotator_entry(a) for a in judge_annotators],
+        "ai_judges": [_annotator_entry(judge_annotators[j]) for j in ai_judges],
+        "generators": [
+            {"id": int(g), "name": generators[int(g)].name, "kind": generators[int(g)].kind}
+            for g in pairs.generator_ids
+        ],
+        "aspects": aspect_reports,
+        "timings": {
+            "load_s": round(load_s, 3),
+            "statistics_s": round(statistics_s, 3),
+            "bootstrap_s": round(bootstrap_s, 3),
+            "total_s": round(time.perf_counter() - started, 3),
+        },
+    }
+    advance()
+    return json_ready(report)
+
+
+def _aspect_report(
+    *,
+    aspect: Aspect,
+    rows: np.ndarray,
+    data: selectors.JudgmentArrays,
+    pairs: selectors.PairArrays,
+    is_human: np.ndarray,
+    ai_judges: list[int],
+    judge_annotators: list[Annotator],
+    n_items: int,
+    n_judges: int,
+    n_generators: int,
+    pending: _Pending,
+) -> dict[str, Any]:
+    """One aspect's figures; intervals are filled in by the shared bootstrap afterwards."""
+    name = aspect.key
+    item, judge = data.item[rows], data.judge[rows]
+    choice, trial, seconds = data.choice[rows].astype(np.int64), data.trial[rows], data.seconds[rows]
+    first = trial == 1
+    item, judge, choice, seconds, item_2, judge_2, choice_2 = (
+        item[first],
+        judge[first],
+        choice[first],
+        seconds[first],
+        item[~first],
+        judge[~first],
+        choice[~first],
+    )
+    human = is_human[judge]
+    human_counts = vote_counts(item[human], choice[human], n_items=n_items)
+    majority = majority_vote(human_counts)
+    votes_per_pair = human_counts.sum(axis=1)
+    judged = votes_per_pair > 0
+
+    human_pairs = group_pair_counts(item, choice, n_items=n_items, group1=human)
+    coincidences = item_coincidences(human_counts)
+    human_report: dict[str, Any] = {
+        "n_judgments": int(human.sum()),
+        "n_pairs": int(judged.sum()),
+        "votes_per_pair": {
+            "min": int(votes_per_pair[judged].min()) if judged.any() else 0,
+            "max": int(votes_per_pair[judged].max()) if judged.any() else 0,
+            "mean": float(votes_per_pair[judged].mean()) if judged.any() else None,
+        },
+        "agreement": _agreement(pending, f"{name}.human", human_pairs),
+        "alpha_nominal": pending.figure(
+            f"{name}.alpha_nominal",
+            alpha_statistic(coincidences, level="nominal"),
+            n_pairs=int((votes_per_pair >= 2).sum()),
+        ),
+        "alpha_ordinal": pending.figure(
+            f"{name}.alpha_ordinal",
+            alpha_statistic(coincidences, level="ordinal"),
+            n_pairs=int((votes_per_pair >= 2).sum()),
+        ),
+    }
+    try:
+        fleiss = fleiss_statistic(human_counts)
+    except ValueError as exc:
+        human_report["fleiss_kappa"] = None
+        human_report["fleiss_kappa_note"] = str(exc)
+    else:
+        human_report["fleiss_kappa"] = pending.figure(
+            f"{name}.fleiss",
+            fleiss,
+            n_pairs=int(judged.sum()),
+            votes_per_pair=int(votes_per_pair[judged].max()),
+        )
+        human_report["fleiss_kappa_note"] = ""
+
+    human_item_gen = item_comparison_columns(
+        pairs.gen_a, pairs.gen_b, item[human], choice[human], n_generators=n_generators
+    )[0]
+    leaderboards: dict[str, Any] = {"human": _leaderboard_target(pending, human_item_gen), "ai": []}
+
+    ai_reports = []
+    ai_choice_per_item: dict[int, np.ndarray] = {}
+    for j in ai_judges:
+        mine = judge == j
+        annotator = judge_annotators[j]
+        per_item = np.full(n_items, -1, dtype=np.int64)
+        per_item[item[mine]] = choice[mine]
+        ai_choice_per_item[j] = per_item
+        entry: dict[str, Any] = {
+            "judge": {"id": annotator.pk, "name": annotator.name},
+            "n_judgments": int(mine.sum()),
+        }
+        prefix = f"{name}.ai{annotator.pk}"
+        entry["agreement_with_humans"] = _agreement(
+            pending,
+            f"{prefix}.humans",
+            group_pair_counts(item, choice, n_items=n_items, group1=mine, group2=human),
+        )
+        entry["agreement_with_majority"] = _agreement(
+            pending, f"{prefix}.majority", majority_pair_counts(item[mine], choice[mine], majority=majority)
+        )
+        confusion = item_confusion(item[mine], choice[mine], majority=majority)
+        table = confusion.sum(axis=0)
+        entry["kappa"] = pending.figure(f"{prefix}.kappa", kappa_statistic(confusion), n=int(table.sum()))
+        entry["kappa_linear"] = pending.figure(
+            f"{prefix}.kappa_linear", kappa_statistic(confusion, weights="linear"), n=int(table.sum())
+        )
+        entry["confusion"] = {
+            "rows": "ai",
+            "columns": "human_majority",
+            "labels": CHOICE_LABELS,
+            "counts": table,
+        }
+
+        second = judge_2 == j
+        if second.any():
+            second_per_item = np.full(n_items, -1, dtype=np.int64)
+            second_per_item[item_2[second]] = choice_2[second]
+            both = np.flatnonzero((per_item >= 0) & (second_per_item >= 0))
+            swap = swap_pair_counts(both, per_item[both], second_per_item[both], n_items=n_items)
+            entry["swap_consistency"] = _agreement(pending, f"{prefix}.swap", swap)
+        else:
+            entry["swap_consistency"] = None
+        ai_reports.append(entry)
+
+        ai_item_gen = item_comparison_columns(
+            pairs.gen_a, pairs.gen_b, item[mine], choice[mine], n_generators=n_generators
+        )[0]
+        board = _leaderboard_target(pending, ai_item_gen)
+        board["judge"] = {"id": annotator.pk, "name": annotator.name}
+        leaderboards["ai"].append(board)
+
+    gold = pairs.gold.get(name)
+    reliability = reliability_of(
+        item[human],
+        judge[human],
+        choice[human],
+        n_items=n_items,
+        n_judges=n_judges,
+        gold=gold,
+        seconds=seconds[human],
+    )
+    human_choice_judge = judge[human]
+    annotator_rows = []
+    ai_agreement: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for a, per_item in ai_choice_per_item.items():
+        ai_vote = per_item[item[human]]
+        voted = ai_vote >= 0
+        ai_agreement[a] = (
+            np.bincount(human_choice_judge[voted], minlength=n_judges),
+            np.bincount(human_choice_judge[voted & (choice[human] == ai_vote)], minlength=n_judges),
+        )
+    for j in np.flatnonzero(reliability.n_judgments > 0).tolist():
+        annotator = judge_annotators[j]
+        annotator_rows.append(
+            {
+                "annotator": {"id": annotator.pk, "name": annotator.name, "status": annotator.status},
+                "n_judgments": reliability.n_judgments[j],
+                "n_compared": reliability.n_compared[j],
+                "loo_majority_agreement": reliability.majority_agreement[j],
+                "n_gold": reliability.n_gold[j],
+                "gold_accuracy": reliability.gold_accuracy[j],
+                "median_seconds": reliability.median_seconds[j],
+                "ai_agreement": [
+                    {
+                        "judge_id": judge_annotators[a].pk,
+                        "n_compared": compared[j],
+                        "agreement": (agreeing[j] / compared[j]) if compared[j] else None,
+                    }
+                    for a, (compared, agreeing) in ai_agreement.items()
+                ],
+            }
+        )
+    annotator_rows.sort(key=lambda row: row["annotator"]["name"])
+
+    return {
+        "key": aspect.key,
+        "name": aspect.name,
+        "question": aspect.question,
+        "human": human_report,
+        "ai": ai_reports,
+        "annotators": annotator_rows,
+        "leaderboards": leaderboards,
+    }
+
+
+def _leaderboard_target(pending: _Pending, columns: np.ndarray) -> dict[str, Any]:
+    target: dict[str, Any] = {"generators": []}
+    pending.leaderboard_columns.append(columns)
+    pending.leaderboard_targets.append(target)
+    return target
+
+
+def _bootstrap(
+    pending: _Pending,
+    *,
+    pairs: selectors.PairArrays,
+    n_items: int,
+    n_generators: int,
+    params: ReportParameters,
+) -> None:
+    """Fill every figure's interval and every leaderboard from one shared set of pair resamples."""
+    columns, starts = stack_statistic_columns(pending.statistics)
+    if columns.shape[0] != n_items:
+        columns = np.zeros((n_items, 0))
+    board_columns = (
+        np.hstack(pending.leaderboard_columns) if pending.leaderboard_columns else np.zeros((n_items, 0))
+    )
+    g = max(n_generators, 1)
+    pair_group = np.minimum(pairs.gen_a, pairs.gen_b) * g + np.maximum(pairs.gen_a, pairs.gen_b)
+    # Compact the generator-pair groups to the ones present, so the grouped sums stay small.
+    present, group = selectors.dense_index(pair_group)
+    sums, group_sums = resampled_sums_with_groups(
+        columns,
+        board_columns,
+        group=group,
+        n_groups=present.size,
+        n_resamples=params.n_resamples,
+        seed=params.seed,
+    )
+    for name, interval in intervals_from_sums(pending.statistics, sums, starts, level=params.level).items():
+        pending.targets[name].update(estimate=interval.estimate, low=interval.low, high=interval.high)
+
+    observed_groups = np.zeros((present.size, board_columns.shape[1]))
+    np.add.at(observed_groups, group, board_columns)
+    for k, target in enumerate(pending.leaderboard_targets):
+        observed = np.zeros((g * g, 2))
+        observed[present] = observed_groups[:, 2 * k : 2 * k + 2]
+        resampled = np.zeros((params.n_resamples, g * g, 2))
+        resampled[:, present] = group_sums[:, :, 2 * k : 2 * k + 2]
+        board = leaderboard_from_pair_sums(observed, resampled, n_generators=g, level=params.level)
+        played = board.n_comparisons > 0
+        order = np.argsort(-np.where(played, board.strengths, -np.inf), kind="stable")
+        rank = 0
+        for index in order:
+            if not played[index]:
+                continue
+            rank += 1
+            target["generators"].append(
+                {
+                    "generator_id": int(pairs.generator_ids[index]),
+                    "rank": rank,
+                    "strength": board.strengths[index],
+                    "low": board.low[index],
+                    "high": board.high[index],
+                    "n_comparisons": board.n_comparisons[index],
+                }
+            )
+
+
+def _rank_correlations(aspect_report: dict[str, Any]) -> None:
+    """Kendall's tau between the human leaderboard and each AI judge's, over generators in both."""
+    human = {
+        row["generator_id"]: row["strength"] for row in aspect_report["leaderboards"]["human"]["generators"]
+    }
+    for board in aspect_report["leaderboards"]["ai"]:
+        ai = {row["generator_id"]: row["strength"] for row in board["generators"]}
+        common = sorted(set(human) & set(ai))
+        board["n_common_generators"] = len(common)
+        board["kendall_tau_vs_human"] = (
+            kendall_tau([human[g] for g in common], [ai[g] for g in common]) if len(common) >= 2 else None
+        )
+
+
+# ---- cache -------------------------------------------------------------------------------------------
+
+
+def report_compute(
+    *, campaign: Campaign, params: ReportParameters, job: Any = None, progress: Progress | None = None
+) -> Report:
+    """Build the report on current data and store it as the newest cache entry for its parameters."""
+    data = report_build(params=params, progress=progress)
+    with transaction.atomic():
+        return Report.objects.create(
+            campaign=campaign,
+            params_hash=params.key,
+            parameters=params.as_dict(),
+            schema_version=REPORT_SCHEMA_VERSION,
+            data=data,
+            n_judgments=data["totals"]["n_judgments"],
+            job=job,
+        )
+
+
+def report_job(ctx: Any) -> dict[str, Any]:
+    """Job handler (Job.Kind.REPORT): compute and cache one campaign report, with progress."""
+    from pipeline.models import Job
+
+    params = ReportParameters.from_dict(ctx.params["report"])
+    campaign = Campaign.objects.get(pk=params.campaign_ids[0])
+    ctx.log(f"computing the agreement report of {campaign.slug} ({params.n_resamples} resamples)")
+
+    def progress(done: int, total: int) -> None:
+        ctx.check_cancelled()
+        ctx.set_progress(done, total)
+
+    report = report_compute(
+        campaign=campaign, params=params, job=Job.objects.get(pk=ctx.job_id), progress=progress
+    )
+    ctx.log(f"report {report.pk}: {report.n_judgments} judgments in {report.data['timings']['total_s']} s")
+    return {"report_id": report.pk, "n_judgments": report.n_judgments}

@@ -1,0 +1,12 @@
+"""Routes of the agreement report (included from config/urls.py)."""
+
+from django.urls import path
+
+from scoring import views
+
+urlpatterns = [
+    path("campaigns/<slug:slug>/report/", views.report_page, name="report"),
+    path("campaigns/<slug:slug>/report.json", views.report_json, name="report-json"),
+    path("campaigns/<slug:slug>/report/refresh/", views.report_refresh, name="report-refresh"),
+    path("campaigns/<slug:slug>/report/jobs/<int:job_id>/", views.report_progress, name="report-progress"),
+]

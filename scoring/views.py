@@ -1,0 +1,254 @@
+"""Agreement report pages: the cached report with charts, a refresh job with live progress, and JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from annotate.models import Campaign
+from annotate.permissions import admin_required, is_admin
+from config.http import HtmxHttpRequest
+from pipeline.jobs import job_create
+from pipeline.models import Job
+from scoring import charts, selectors
+from scoring.models import Report
+from scoring.services.reports import ReportParameters
+
+
+def _parameters(request: HtmxHttpRequest, campaign: Campaign) -> ReportParameters:
+    """Report parameters from the query string (the filter form); defaults give the default report."""
+    query = request.GET if request.method == "GET" else request.POST
+    extra = Campaign.objects.filter(slug__in=query.getlist("campaign")).exclude(pk=campaign.pk)
+    ai_ids: tuple[int, ...] | None = None
+    if query.get("filtered"):
+        chosen = {int(v) for v in query.getlist("ai") if v.isdigit()}
+        available = {a.pk for a in selectors.ai_judges_of(campaigns=[campaign, *extra])}
+        # Every judge ticked is the default report (same cache entry as no filter at all).
+        ai_ids = None if chosen >= available else tuple(sorted(chosen & available))
+    return ReportParameters(
+        campaign_ids=(campaign.pk, *sorted(c.pk for c in extra)),
+        include_flagged=query.get("include_flagged") == "1",
+        include_blocked=query.get("include_blocked") == "1",
+        ai_judge_ids=ai_ids,
+    )
+
+
+def _query(params: ReportParameters, campaign: Campaign) -> str:
+    pairs: list[tuple[str, Any]] = [("filtered", "1")]
+    if params.include_flagged:
+        pairs.append(("include_flagged", "1"))
+    if params.include_blocked:
+        pairs.append(("include_blocked", "1"))
+    if params.ai_judge_ids is not None:
+        pairs += [("ai", i) for i in params.ai_judge_ids]
+    slugs = dict(Campaign.objects.filter(pk__in=params.campaign_ids[1:]).values_list("pk", "slug"))
+    pairs += [("campaign", slugs[c]) for c in params.campaign_ids[1:] if c in slugs]
+    return urlencode(pairs)
+
+
+def _cached(campaign: Campaign, params: ReportParameters) -> Report | None:
+    return (
+        Report.objects.filter(campaign=campaign, params_hash=params.key)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _running_job(campaign: Campaign, params: ReportParameters) -> Job | None:
+    jobs = Job.objects.filter(kind=Job.Kind.REPORT, campaign=campaign, params__key=params.key)
+    return jobs.exclude(status__in=Job.FINISHED).order_by("-created_at").first()
+
+
+def report_job_start(*, campaign: Campaign, params: ReportParameters, user: Any = None) -> Job:
+    """The unfinished report job for these parameters, or a new one."""
+    return _running_job(campaign, params) or job_create(
+        kind=Job.Kind.REPORT,
+        params={"report": params.as_dict(), "key": params.key},
+        title=f"Agreement report: {campaign.name}",
+        campaign=campaign,
+        created_by=user,
+    )
+
+
+def _figure_row(label: str, figure: dict[str, Any] | None, colour: str = charts.INK) -> charts.IntervalRow:
+    figure = figure or {}
+    return charts.IntervalRow(label, figure.get("estimate"), figure.get("low"), figure.get("high"), colour)
+
+
+def _aspect_charts(report: dict[str, Any], aspect: dict[str, Any]) -> dict[str, Any]:
+    """SVG charts for one aspect of a report."""
+    colours = {j["id"]: charts.SERIES[k % len(charts.SERIES)] for k, j in enumerate(report["ai_judges"])}
+    human = aspect["human"]
+    agreement = [
+        _figure_row("human – human", human["agreement"]["with_ties"]),
+        _figure_row("human – human, no ties", human["agreement"]["without_ties"]),
+    ]
+    chance = [
+        _figure_row("α nominal (humans)", human["alpha_nominal"]),
+        _figure_row("α ordinal (humans)", human["alpha_ordinal"]),
+    ]
+    if human.get("fleiss_kappa"):
+        chance.append(_figure_row("Fleiss κ (humans)", human["fleiss_kappa"]))
+    for entry in aspect["ai"]:
+        name, colour = entry["judge"]["name"], colours[entry["judge"]["id"]]
+        agreement += [
+            _figure_row(f"{name} – humans", entry["agreement_with_humans"]["with_ties"], colour),
+            _figure_row(f"{name} – humans, no ties", entry["agreement_with_humans"]["without_ties"], colour),
+            _figure_row(f"{name} – majority", entry["agreement_with_majority"]["with_ties"], colour),
+            _figure_row(
+                f"{name} – majority, no ties", entry["agreement_with_majority"]["without_ties"], colour
+            ),
+        ]
+        if entry["swap_consistency"]:
+            agreement.append(
+                _figure_row(f"{name} swap consistency", entry["swap_consistency"]["with_ties"], colour)
+            )
+        chance += [
+            _figure_row(f"{name} κ vs majority", entry["kappa"], colour),
+            _figure_row(f"{name} linear κ", entry["kappa_linear"], colour),
+        ]
+    names = {g["id"]: g["name"] for g in report["generators"]}
+    boards = aspect["leaderboards"]
+
+    def series(board: dict[str, Any], name: str, colour: str) -> charts.BoardSeries:
+        return charts.BoardSeries(
+            name,
+            colour,
+            {row["generator_id"]: (row["strength"], row["low"], row["high"]) for row in board["generators"]},
+        )
+
+    human_series = series(boards["human"], "humans", charts.HUMAN)
+    ai_series = [series(b, b["judge"]["name"], colours[b["judge"]["id"]]) for b in boards["ai"]]
+    ordered = [(row["generator_id"], names[row["generator_id"]]) for row in boards["human"]["generators"]]
+    seen = {g for g, _ in ordered}
+    for board in boards["ai"]:
+        for row in board["generators"]:
+            if row["generator_id"] not in seen:
+                seen.add(row["generator_id"])
+                ordered.append((row["generator_id"], names[row["generator_id"]]))
+    return {
+        "agreement": charts.interval_chart(agreement, title=f"Agreement on {aspect['name']}"),
+        "chance": charts.interval_chart(
+            chance, title=f"Chance-corrected agreement on {aspect['name']}", domain=(0.0, 1.0)
+        ),
+        "confusion": [
+            {
+                "judge": entry["judge"],
+                "svg": charts.confusion_heatmap(
+                    entry["confusion"]["counts"],
+                    entry["confusion"]["labels"],
+                    title=f"{entry['judge']['name']} vs human majority",
+                    colour=colours[entry["judge"]["id"]],
+                ),
+            }
+            for entry in aspect["ai"]
+        ],
+        "leaderboard": charts.leaderboard_chart(
+            ordered, [human_series, *ai_series], title="Generator leaderboard"
+        )
+        if ordered
+        else None,
+        "scatter": charts.rank_scatter(
+            {g: row[0] for g, row in human_series.rows.items()},
+            ai_series,
+            names,
+            title="Human vs AI strengths",
+        )
+        if ai_series and human_series.rows
+        else None,
+    }
+
+
+@admin_required
+@require_GET
+def report_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """The campaign's cached agreement report for the chosen filters and aspect, with charts."""
+    campaign = get_object_or_404(Campaign, slug=slug)
+    params = _parameters(request, campaign)
+    cached = _cached(campaign, params)
+    report = cached.data if cached else None
+    aspect = None
+    if report and report["aspects"]:
+        keys = [a["key"] for a in report["aspects"]]
+        chosen = request.GET.get("aspect")
+        aspect = report["aspects"][keys.index(chosen) if chosen in keys else 0]
+    judges = selectors.ai_judges_of(campaigns=[campaign])
+    context = {
+        "campaign": campaign,
+        "params": params,
+        "query": _query(params, campaign),
+        "report_obj": cached,
+        "report": report,
+        "aspect": aspect,
+        "charts": _aspect_charts(report, aspect) if report and aspect else None,
+        "generator_names": {g["id"]: g["name"] for g in report["generators"]} if report else {},
+        "ai_names": {j["id"]: j["name"] for j in report["ai_judges"]} if report else {},
+        "judges": judges,
+        "selected_judges": set(params.ai_judge_ids)
+        if params.ai_judge_ids is not None
+        else {j.pk for j in judges},
+        "other_campaigns": Campaign.objects.exclude(pk=campaign.pk).order_by("name"),
+        "job": _running_job(campaign, params),
+    }
+    return render(request, "scoring/report.html", context)
+
+
+@admin_required
+@require_POST
+def report_refresh(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """Start (or join) the Celery job that recomputes this report; htmx gets the progress partial."""
+    campaign = get_object_or_404(Campaign, slug=slug)
+    params = _parameters(request, campaign)
+    job = report_job_start(campaign=campaign, params=params, user=request.user)
+    if request.htmx:
+        return render(
+            request,
+            "scoring/report.html#report-progress",
+            {"job": job, "campaign": campaign, "query": _query(params, campaign)},
+        )
+    return redirect(f"{reverse('report', args=[campaign.slug])}?{_query(params, campaign)}")
+
+
+@admin_required
+@require_GET
+def report_progress(request: HtmxHttpRequest, slug: str, job_id: int) -> HttpResponse:
+    """Polled every 2 s while the job runs; reloads the page once the new report is there."""
+    campaign = get_object_or_404(Campaign, slug=slug)
+    job = get_object_or_404(Job, pk=job_id, kind=Job.Kind.REPORT, campaign=campaign)
+    response = render(
+        request,
+        "scoring/report.html#report-progress",
+        {"job": job, "campaign": campaign, "query": request.GET.urlencode()},
+    )
+    if job.status == Job.Status.SUCCEEDED:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@require_GET
+def report_json(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """The cached report as JSON (schema: docs/report-schema.md); 202 and a job id while none is cached."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "authentication required"}, status=401)
+    if not is_admin(request.user):
+        return JsonResponse({"error": "admins only"}, status=403)
+    campaign = get_object_or_404(Campaign, slug=slug)
+    params = _parameters(request, campaign)
+    cached = _cached(campaign, params)
+    if cached is not None and not request.GET.get("refresh"):
+        return JsonResponse(cached.data, json_dumps_params={"ensure_ascii": False})
+    job = report_job_start(campaign=campaign, params=params, user=request.user)
+    return JsonResponse(
+        {
+            "status": job.status,
+            "job_id": job.pk,
+            "job_url": request.build_absolute_uri(reverse("job-detail", args=[job.pk])),
+            "retry_after_s": 2,
+        },
+        status=202,
+    )
