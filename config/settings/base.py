@@ -148,7 +148,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # With Redis, a message taken by a worker that died is handed out again after this many seconds.
 # It must exceed the longest job (jobs are long; they also resume from their rows when re-run).
 # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=13 * 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=13 * 3600)
+}
 GPU_TASK_TIME_LIMIT = env.int("GPU_TASK_TIME_LIMIT", default=6 * 3600)
 GPU_TASK_SOFT_TIME_LIMIT = env.int("GPU_TASK_SOFT_TIME_LIMIT", default=GPU_TASK_TIME_LIMIT - 300)
 AI_TASK_TIME_LIMIT = env.int("AI_TASK_TIME_LIMIT", default=12 * 3600)
