@@ -49,6 +49,7 @@ JOB_KINDS: dict[str, JobKindSpec] = {
     Job.Kind.GENERATE: JobKindSpec("pipeline.services.generation.generation_job", "gpu"),
     Job.Kind.REPORT: JobKindSpec("scoring.services.reports.report_job"),
     Job.Kind.POLISH: JobKindSpec("pipeline.services.polish.polish_job", "ai"),
+    Job.Kind.ANNOTATE: JobKindSpec("pipeline.services.annotation.annotation_job", "ai"),
 }
 
 
@@ -204,5 +205,26 @@ def job_run(*, job_id: int, task_id: str = "") -> str:
         _finish(job_id, Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:5000])
         return Job.Status.FAILED
     Job.objects.filter(pk=job_id, progress_total__gt=0).update(progress_done=F("progress_total"))
-    _finish(job_id, Job.Status.SUCCEEDED, result=result)
+    with transaction.atomic():  # the follow-ups are queued if and only if the job is recorded as done
+        _finish(job_id, Job.Status.SUCCEEDED, result=result)
+        _create_follow_ups(job, ctx)
     return Job.Status.SUCCEEDED
+
+
+def _create_follow_ups(job: Job, ctx: JobContext) -> None:
+    """Queue the jobs listed in params["then"] = [{"kind", "params", "title"}] once a job succeeds."""
+    for spec in job.params.get("then") or []:
+        try:
+            with transaction.atomic():
+                follow_up = job_create(
+                    kind=spec["kind"],
+                    params=spec.get("params") or {},
+                    title=spec.get("title", ""),
+                    campaign=job.campaign,
+                    created_by=job.created_by,
+                    queue=spec.get("queue"),
+                )
+        except (KeyError, TypeError, ValueError) as exc:  # a bad follow-up must not undo the job's success
+            ctx.log(f"could not queue follow-up {spec!r}: {exc}")
+        else:
+            ctx.log(f"queued follow-up job {follow_up.pk} ({follow_up.kind})")

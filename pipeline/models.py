@@ -147,7 +147,12 @@ class AICall(models.Model):
         "annotate.Prompt", null=True, blank=True, on_delete=models.CASCADE, related_name="ai_calls"
     )
     image_ids = models.JSONField(default=list, blank=True, help_text="Images in the order they were shown.")
-    trial = models.PositiveSmallIntegerField(default=1)
+    pair_ids = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Pairs this call labels (one in pair mode, up to k(k-1)/2 in group mode).",
+    )
+    trial = models.PositiveSmallIntegerField(default=1, help_text="2 = the same images in reverse order.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     latency_s = models.FloatField(null=True, blank=True)
@@ -160,11 +165,28 @@ class AICall(models.Model):
     finish_reason = models.CharField(max_length=32, blank=True)
     error_reason = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
+    attempt_log = models.JSONField(
+        default=list, blank=True, help_text="Per attempt: outcome, HTTP status, latency, wait before it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["job", "status"]), models.Index(fields=["judge", "pair"])]
+        constraints = [
+            # One call per unit of work and trial in a job: re-creating a job's work list after a crash
+            # inserts nothing twice (pair mode keys on the pair, group mode on the prompt).
+            models.UniqueConstraint(
+                fields=["job", "pair", "trial"],
+                condition=Q(pair__isnull=False),
+                name="aicall_unique_job_pair",
+            ),
+            models.UniqueConstraint(
+                fields=["job", "prompt", "trial"],
+                condition=Q(pair__isnull=True, prompt__isnull=False),
+                name="aicall_unique_job_prompt",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"AICall {self.pk} ({self.status})"

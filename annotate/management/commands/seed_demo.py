@@ -12,6 +12,7 @@ from annotate.models import Generator
 from annotate.services.campaigns import DEMO_GENERATOR, crowdworker_create, demo_campaign_seed
 from pipeline.jobs import job_create
 from pipeline.models import Job
+from pipeline.services.annotation import annotation_params, annotation_title, demo_judge_ensure
 
 
 class Command(BaseCommand):
@@ -35,6 +36,12 @@ class Command(BaseCommand):
         with transaction.atomic():
             campaign = demo_campaign_seed(n_prompts=options["prompts"])
             generator = Generator.objects.get(name=DEMO_GENERATOR)
+            judge = demo_judge_ensure()
+            annotate_then = {
+                "kind": Job.Kind.ANNOTATE,
+                "title": annotation_title(campaign=campaign, judge_config=judge),
+                "params": annotation_params(campaign=campaign, judge_config=judge, selection="unlabelled"),
+            }
             already = Job.objects.filter(
                 campaign=campaign, kind=Job.Kind.GENERATE, status=Job.Status.SUCCEEDED
             )
@@ -50,6 +57,8 @@ class Command(BaseCommand):
                         "images_per_prompt": options["images_per_prompt"],
                         "seed": 1,
                         "pair_strategy": "all",
+                        # Then the simulated judge labels the pairs, so AI labels show up within a minute.
+                        "then": [annotate_then],
                     },
                 )
                 self.stdout.write(f"Queued job {job.pk}: rendering demo images (watch it on /jobs/).")
