@@ -9,7 +9,7 @@ from django.views.static import serve
 
 from annotate import views as annotate_views
 from annotate.auth_views import RateLimitedLoginView
-from pipeline import generation_views
+from pipeline import annotation_views, generation_views
 from pipeline import views as pipeline_views
 
 urlpatterns = [
@@ -24,6 +24,11 @@ urlpatterns = [
     path("campaigns/<slug:slug>/generate/", generation_views.campaign_generate, name="campaign-generate"),
     path("prompts/import/", generation_views.prompt_import, name="prompt-import"),
     path("prompts/polish/", generation_views.polish_launch, name="prompt-polish"),
+    path("ai/judges/", annotation_views.judge_list, name="ai-judges"),
+    path("ai/annotate/", annotation_views.annotate_launch, name="ai-annotate"),
+    path("ai/annotate/estimate/", annotation_views.annotate_estimate, name="ai-annotate-estimate"),
+    path("ai/jobs/<int:pk>/calls/", annotation_views.job_calls, name="ai-job-calls"),
+    path("ai/calls/<int:pk>/", annotation_views.call_detail, name="ai-call-detail"),
     path("", include("annotate.urls")),
     path("", include("scoring.urls")),
     path("", include("scoring.urls")),

@@ -639,7 +639,7 @@ def annotation_job_summary(job: Job) -> dict[str, Any]:
         "judgments": Judgment.objects.filter(ai_call__job=job).count(),
         "prompt_tokens": totals["prompt_tokens"] or 0,
         "completion_tokens": totals["completion_tokens"] or 0,
-        "cost_usd": str(totals["cost"] or Decimal("0")),
+        "cost_usd": str((totals["cost"] or Decimal("0")).quantize(Decimal("0.000001"))),
     }
 
 
