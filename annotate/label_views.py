@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.models import Annotator, Aspect, Assignment, Campaign, CampaignWorker
-from annotate.selectors import worker_progress
+from annotate.selectors import campaign_for_labeling, worker_progress
 from annotate.services.assignments import (
     SKIP_REASONS,
     AssignmentError,
@@ -42,8 +42,11 @@ def _open_campaign(slug: str) -> Campaign:
     return campaign
 
 
-def _aspects(campaign: Campaign) -> list[Aspect]:
-    return list(campaign.aspects.order_by("order", "key"))
+def _labeling_campaign(slug: str) -> tuple[Campaign, list[Aspect]]:
+    found = campaign_for_labeling(slug=slug)
+    if found is None:
+        raise Http404("No such campaign.")
+    return found
 
 
 @require_GET
@@ -126,7 +129,7 @@ def _next_screen(
     campaign: Campaign,
     annotator: Annotator,
     *,
-    aspects: list[Aspect] | None = None,
+    aspects: list[Aspect],
     status: int = 200,
     **extra: Any,
 ) -> HttpResponse:
@@ -138,7 +141,6 @@ def _next_screen(
         if request.htmx:
             return HttpResponse(status=204, headers={"HX-Redirect": done})
         return redirect(done)
-    aspects = aspects if aspects is not None else _aspects(campaign)
     context = _screen_context(campaign=campaign, aspects=aspects, queue=queue, link=link, **extra)
     template = PANE if request.htmx else "annotate/label.html"
     return render(request, template, context, status=status)
@@ -148,8 +150,8 @@ def _next_screen(
 @require_GET
 def label(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The labeling screen: the pair reserved to this worker, with the next one preloaded."""
-    campaign = _open_campaign(slug)
-    return _next_screen(request, campaign, _worker(request))
+    campaign, aspects = _labeling_campaign(slug)
+    return _next_screen(request, campaign, _worker(request), aspects=aspects)
 
 
 def _form_values(request: HtmxHttpRequest, aspects: list[Aspect]) -> tuple[dict[str, str], dict[str, str]]:
@@ -162,9 +164,8 @@ def _form_values(request: HtmxHttpRequest, aspects: list[Aspect]) -> tuple[dict[
 @require_POST
 def label_submit(request: HtmxHttpRequest, slug: str, assignment_id: int) -> HttpResponse:
     """Store the worker's choices for their reserved pair and answer with the next pair."""
-    campaign = _open_campaign(slug)
+    campaign, aspects = _labeling_campaign(slug)
     annotator = _worker(request)
-    aspects = _aspects(campaign)
     choices, rationales = _form_values(request, aspects)
     try:
         judgment_submit(
@@ -176,7 +177,7 @@ def label_submit(request: HtmxHttpRequest, slug: str, assignment_id: int) -> Htt
             rationales=rationales,
         )
     except JudgmentInvalid as invalid:
-        return _invalid_form(request, campaign, annotator, assignment_id, invalid)
+        return _invalid_form(request, campaign, aspects, annotator, assignment_id, invalid)
     except AssignmentError as refused:
         return _refused(request, campaign, refused)
     if not request.htmx:
@@ -187,6 +188,7 @@ def label_submit(request: HtmxHttpRequest, slug: str, assignment_id: int) -> Htt
 def _invalid_form(
     request: HtmxHttpRequest,
     campaign: Campaign,
+    aspects: list[Aspect],
     annotator: Annotator,
     assignment_id: int,
     invalid: JudgmentInvalid,
@@ -198,7 +200,7 @@ def _invalid_form(
         return _refused(request, campaign, AssignmentError("This pair is not reserved to you.", status=404))
     context = _screen_context(
         campaign=campaign,
-        aspects=_aspects(campaign),
+        aspects=aspects,
         queue=queue,
         link=link,
         errors=invalid.errors,
@@ -218,7 +220,7 @@ def _refused(request: HtmxHttpRequest, campaign: Campaign, refused: AssignmentEr
 @require_POST
 def label_skip(request: HtmxHttpRequest, slug: str, assignment_id: int) -> HttpResponse:
     """The worker cannot judge this pair (broken image, unclear prompt, offensive): record why, show the next."""
-    campaign = _open_campaign(slug)
+    campaign, aspects = _labeling_campaign(slug)
     annotator = _worker(request)
     try:
         assignment_skip(
@@ -228,7 +230,7 @@ def label_skip(request: HtmxHttpRequest, slug: str, assignment_id: int) -> HttpR
         return _refused(request, campaign, refused)
     if not request.htmx:
         return redirect("label", slug=campaign.slug)
-    return _next_screen(request, campaign, annotator)
+    return _next_screen(request, campaign, annotator, aspects=aspects)
 
 
 @login_required

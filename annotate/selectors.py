@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+import copy
+import time
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet
 
-from annotate.models import Campaign
+from annotate.models import Aspect, Campaign
+
+# A campaign and its aspects change rarely but are read on every labeling request, so each web process
+# keeps them this long. Edits reach other processes within this time; saves in this process clear it at
+# once (see AnnotateConfig.ready). The overlap guard reads the campaign row itself (assignments.py).
+LABELING_CAMPAIGN_TTL_S = 5.0
+_labeling_campaigns: dict[str, tuple[float, Campaign, list[Aspect]]] = {}
+
+
+def campaign_for_labeling(*, slug: str) -> tuple[Campaign, list[Aspect]] | None:
+    """The campaign with this slug and its aspects in screen order, cached per process for a few seconds."""
+    now = time.monotonic()
+    cached = _labeling_campaigns.get(slug)
+    if cached is None or cached[0] <= now:
+        campaign = Campaign.objects.filter(slug=slug).first()
+        if campaign is None:
+            return None
+        aspects = list(campaign.aspects.order_by("order", "key"))
+        cached = (now + LABELING_CAMPAIGN_TTL_S, campaign, aspects)
+        _labeling_campaigns[slug] = cached
+    # A copy per request: callers may set attributes on it, and other threads share the cached one.
+    return copy.copy(cached[1]), list(cached[2])
+
+
+def campaign_for_labeling_forget(**_kwargs: Any) -> None:
+    """Drop this process's cached campaigns (a signal receiver: a campaign or aspect was saved)."""
+    _labeling_campaigns.clear()
 
 
 def campaign_list_with_counts() -> QuerySet[Campaign]:

@@ -3,17 +3,28 @@
 Each simulated worker enters through a Prolific link, then loops for T seconds: GET the labeling screen
 (htmx partial: "next") and POST a judgment set for the pair on it ("submit"; its response is the next
 pair, so the reservation of a fresh pair happens inside submit, as in the browser). Prints judgment sets
-per second, p50/p95/p99 of both requests, and counts duplicate and over-assigned judgments from the
-database (both must be 0). Campaigns of each --pairs size are built once with COPY (1,500 shared image
-rows combined into distinct pairs) and reused by later runs.
+per second, p50/p95/p99 of both requests, the CPU each part of the machine spent per judgment set
+(gunicorn, PostgreSQL, Redis, this client, anything else), and counts duplicate and over-assigned
+judgments from the database (both must be 0). Campaigns of each --pairs size are built once with COPY
+(1,500 shared image rows combined into distinct pairs) and reused by later runs.
+
+The server runs the production settings (Redis cache and cached_db sessions, persistent database
+connections) under gunicorn's gthread worker; the workers are coroutines of one asyncio process, so the
+client takes little of the two cores.
 
     .venv/bin/python bench/labeling.py                                  # 50 workers, 30 s, 10k and 1M pairs
     .venv/bin/python bench/labeling.py --workers 20 --seconds 10 --pairs 10000
+    .venv/bin/python bench/labeling.py --rate 0 100                     # saturated, then 100 sets/s offered
+
+With no pause between sets (--rate 0) every worker always has a request in flight, so latency is the
+queue in front of two cores (Little's law: latency = workers / throughput); --rate paces the workers like
+people who look at each pair for a while, which is what the p95 latency aim is about.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import io
 import itertools
@@ -25,7 +36,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -136,43 +146,91 @@ def build_campaign(db: str, n_pairs: int) -> tuple[int, str]:
 
 
 class Client:
-    """One simulated worker: a keep-alive connection, its cookies, and its latencies."""
+    """One simulated worker on one keep-alive HTTP/1.1 connection, with its cookies and latencies.
+
+    A few lines of asyncio streams instead of an HTTP library: fifty of these share one event loop and
+    cost the machine little CPU, so the server under test keeps the cores.
+    """
 
     def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
         self.cookies: dict[str, str] = {}
         self.next_ms: list[float] = []
         self.submit_ms: list[float] = []
         self.sets = 0
         self.errors = 0
 
-    def request(
+    async def request(
         self, method: str, path: str, body: str | None = None, htmx: bool = True
     ) -> tuple[int, bytes]:
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}"]
+        if self.cookies:
+            lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
         if htmx:
-            headers["HX-Request"] = "true"
+            lines.append("HX-Request: true")
+        payload = (body or "").encode()
         if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["X-CSRFToken"] = self.cookies.get("csrftoken", "")
-        self.conn.request(method, path, body=body, headers=headers)
-        response = self.conn.getresponse()
-        data = response.read()
-        for header, value in response.getheaders():
-            if header.lower() == "set-cookie":
-                name, _, rest = value.partition("=")
-                self.cookies[name] = rest.split(";", 1)[0]
-        return response.status, data
+            lines.append("Content-Type: application/x-www-form-urlencoded")
+            lines.append(f"X-CSRFToken: {self.cookies.get('csrftoken', '')}")
+            lines.append(f"Content-Length: {len(payload)}")
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        status = int(status_line.split()[1])
+        length, chunked, close = 0, False, False
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding":
+                chunked = "chunked" in value.lower()
+            elif name == "connection":
+                close = value.lower() == "close"
+            elif name == "set-cookie":
+                cookie, _, _attributes = value.partition(";")
+                key, _, cookie_value = cookie.partition("=")
+                self.cookies[key.strip()] = cookie_value
+        data = await (self._read_chunked() if chunked else self.reader.readexactly(length))
+        if close:
+            self.writer.close()
+            self.writer = None
+        return status, data
+
+    async def _read_chunked(self) -> bytes:
+        assert self.reader is not None
+        parts = []
+        while size := int((await self.reader.readline()).split(b";")[0], 16):
+            parts.append(await self.reader.readexactly(size))
+            await self.reader.readline()
+        await self.reader.readline()
+        return b"".join(parts)
 
 
-def worker_loop(client: Client, slug: str, pid: str, deadline: float, rng: random.Random) -> None:
-    status, _ = client.request("GET", f"/c/{slug}/start?" + urlencode({"PROLIFIC_PID": pid}), htmx=False)
+async def worker_loop(
+    client: Client, slug: str, pid: str, deadline: float, rng: random.Random, interval: float
+) -> None:
+    """Label until the deadline; with an interval, start a judgment set at most every `interval` seconds."""
+    status, _ = await client.request(
+        "GET", f"/c/{slug}/start?" + urlencode({"PROLIFIC_PID": pid}), htmx=False
+    )
     if status != 302:
         client.errors += 1
         return
+    # Paced workers start at random offsets on a fixed schedule (the time a person looks at the pair); a
+    # set that starts late does not push the schedule back, so a slow server cannot lower the offered load.
+    due = time.perf_counter() + rng.random() * interval
     while time.perf_counter() < deadline:
+        if interval:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            due += interval
         started = time.perf_counter()
-        status, page = client.request("GET", f"/c/{slug}/label/")
+        status, page = await client.request("GET", f"/c/{slug}/label/")
         client.next_ms.append((time.perf_counter() - started) * 1000)
         found = ASSIGNMENT.search(page) if status == 200 else None
         if found is None:
@@ -182,7 +240,8 @@ def worker_loop(client: Client, slug: str, pid: str, deadline: float, rng: rando
             f"choice-{key.decode()}": rng.choice(["left", "right", "tie"]) for key in ASPECT.findall(page)
         }
         started = time.perf_counter()
-        status, _ = client.request("POST", f"/c/{slug}/label/{int(found.group(1))}/submit", urlencode(form))
+        path = f"/c/{slug}/label/{int(found.group(1))}/submit"
+        status, _ = await client.request("POST", path, urlencode(form))
         client.submit_ms.append((time.perf_counter() - started) * 1000)
         if status in (200, 204):
             client.sets += 1
@@ -220,12 +279,75 @@ def integrity(db: str, campaign_id: int) -> dict[str, int]:
     return {"duplicates": duplicates, "over_assigned": over, "counter_drift": drift}
 
 
-def start_server(db: str, port: int, processes: int, threads: int) -> subprocess.Popen:
+def _ticks(pid: int) -> int:
+    """CPU time (user + system, in clock ticks) a live process has used so far; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command name) of every process on the machine."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm, rest = (entry / "stat").read_text().split("(", 1)[1].rsplit(")", 1)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            found.append((int(entry.name), int(rest.split()[1]), comm))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds used by the gunicorn tree, PostgreSQL, Redis, this client, and the whole machine.
+
+    PostgreSQL and Redis are counted for the whole machine (other databases' backends included), so read
+    them together with `other`, the rest of the machine's busy time, which should be near 0 on a quiet box.
+    """
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.hz = os.sysconf("SC_CLK_TCK")
+
+    def _sample(self) -> dict[str, float]:
+        procs = _processes()
+        server = {self.server_pid} | {pid for pid, parent, _ in procs if parent == self.server_pid}
+        sample = {"server": 0, "postgres": 0, "redis": 0}
+        for pid, _parent, comm in procs:
+            key = "server" if pid in server else "postgres" if comm == "postgres" else None
+            key = key or ("redis" if comm.startswith("redis-server") else None)
+            if key:
+                sample[key] += _ticks(pid)
+        cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        busy = sum(int(v) for v in cpu[:8]) - int(cpu[3]) - int(cpu[4])  # all but idle and iowait
+        return {k: v / self.hz for k, v in {**sample, "machine": busy}.items()} | {
+            "client": time.process_time()
+        }
+
+    def __enter__(self) -> CpuMeter:
+        self.before = self._sample()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        after = self._sample()
+        self.used = {k: after[k] - self.before[k] for k in after}
+        counted = sum(self.used[k] for k in ("server", "postgres", "redis", "client"))
+        self.used["other"] = max(0.0, self.used["machine"] - counted)
+
+
+def start_server(db: str, port: int, processes: int, threads: int, redis_url: str) -> subprocess.Popen:
+    """gunicorn with the production settings, as deployed behind a TLS proxy (plain HTTP on loopback)."""
     env = {
         **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": pg_url(db),
-        "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DJANGO_DEBUG": "false",
+        "REDIS_URL": redis_url,
         "LOG_LEVEL": "WARNING",
     }
     server = subprocess.Popen(
@@ -245,34 +367,55 @@ def start_server(db: str, port: int, processes: int, threads: int) -> subprocess
     raise SystemExit("gunicorn did not start")
 
 
-def run(db: str, port: int, slug: str, campaign_id: int, workers: int, seconds: float) -> None:
-    clients = [Client(port) for _ in range(workers)]
+async def _run_workers(clients: list[Client], slug: str, seconds: float, rate: float) -> None:
     deadline = time.perf_counter() + seconds
-    threads = [
-        threading.Thread(
-            target=worker_loop, args=(c, slug, secrets.token_hex(12), deadline, random.Random(i))
-        )
+    interval = len(clients) / rate if rate else 0.0
+    loops = [
+        worker_loop(c, slug, secrets.token_hex(12), deadline, random.Random(i), interval)
         for i, c in enumerate(clients)
     ]
+    await asyncio.gather(*loops)
+    for client in clients:
+        if client.writer is not None:
+            client.writer.close()
+
+
+def run(
+    db: str,
+    port: int,
+    slug: str,
+    campaign_id: int,
+    workers: int,
+    seconds: float,
+    rate: float,
+    server: subprocess.Popen,
+) -> dict[str, float]:
+    clients = [Client(port) for _ in range(workers)]
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with CpuMeter(server.pid) as meter:
+        asyncio.run(_run_workers(clients, slug, seconds, rate))
     elapsed = time.perf_counter() - started
     next_ms = [v for c in clients for v in c.next_ms]
     submit_ms = [v for c in clients for v in c.submit_ms]
     sets = sum(c.sets for c in clients)
     checks = integrity(db, campaign_id)
+    cpu = meter.used
+    per_set = {k: 1000 * v / max(sets, 1) for k, v in cpu.items()}
     print(
-        f"{slug}: {workers} workers, {elapsed:.1f} s: {sets} judgment sets = {sets / elapsed:.1f} sets/s; "
+        f"{slug}: {workers} workers, offered {f'{rate:g} sets/s' if rate else 'as fast as served'}, "
+        f"{elapsed:.1f} s: {sets} judgment sets = {sets / elapsed:.1f} sets/s; "
         f"errors {sum(c.errors for c in clients)}\n"
         f"  next   p50 {pct(next_ms, 50):6.1f} ms  p95 {pct(next_ms, 95):6.1f} ms  p99 {pct(next_ms, 99):6.1f} ms  (n={len(next_ms)})\n"
         f"  submit p50 {pct(submit_ms, 50):6.1f} ms  p95 {pct(submit_ms, 95):6.1f} ms  p99 {pct(submit_ms, 99):6.1f} ms  (n={len(submit_ms)})\n"
+        f"  CPU ms per judgment set: gunicorn {per_set['server']:.1f}, postgres {per_set['postgres']:.1f}, "
+        f"redis {per_set['redis']:.1f}, bench client {per_set['client']:.1f}, other {per_set['other']:.1f}; "
+        f"machine busy {cpu['machine'] / elapsed:.2f} of {os.cpu_count()} cores\n"
         f"  duplicate judgments {checks['duplicates']}, over-assigned pairs {checks['over_assigned']}, "
         f"counter drift {checks['counter_drift']}",
         flush=True,
     )
+    return {"next_p50": pct(next_ms, 50), "next_p95": pct(next_ms, 95), "submit_p50": pct(submit_ms, 50),
+            "submit_p95": pct(submit_ms, 95)}  # fmt: skip
 
 
 def main() -> None:
@@ -282,19 +425,37 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=50, help="simulated crowdworkers (default 50)")
     parser.add_argument("--seconds", type=float, default=30, help="duration of each run (default 30)")
     parser.add_argument("--pairs", type=int, nargs="+", default=[10_000, 1_000_000], help="campaign sizes")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        nargs="+",
+        default=[0],
+        help="judgment sets per second offered by all workers together; 0 (default): no pause between sets",
+    )
     parser.add_argument("--db", default="vp_bench_label", help="PostgreSQL database (created if missing)")
     parser.add_argument("--port", type=int, default=8799)
-    parser.add_argument("--processes", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
+    parser.add_argument("--processes", type=int, default=2, help="gunicorn worker processes (default 2)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process (default 4)")
+    parser.add_argument(
+        "--redis", default="redis://127.0.0.1:6379/9", help="Redis for the server's cache and sessions"
+    )
     args = parser.parse_args()
     if max(args.pairs) > N_IMAGES * (N_IMAGES - 1) // 2 - 50:
         raise SystemExit("too many pairs for the shared image rows")
     ensure_database(args.db)
     campaigns = [build_campaign(args.db, n) for n in args.pairs]
-    server = start_server(args.db, args.port, args.processes, args.threads)
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    server = start_server(args.db, args.port, args.processes, args.threads, args.redis)
     try:
-        for campaign_id, slug in campaigns:
-            run(args.db, args.port, slug, campaign_id, args.workers, args.seconds)
+        for rate in args.rate:
+            results = [
+                run(args.db, args.port, slug, campaign_id, args.workers, args.seconds, rate, server)
+                for campaign_id, slug in campaigns
+            ]
+            if len(results) > 1:
+                first, last = results[0], results[-1]
+                ratios = ", ".join(f"{k.replace('_', ' ')} {last[k] / first[k]:.2f}" for k in first)
+                print(f"latency at {args.pairs[-1]} / {args.pairs[0]} pairs: {ratios}", flush=True)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

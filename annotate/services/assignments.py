@@ -9,7 +9,12 @@ Two guards make over-assignment impossible under concurrency: on PostgreSQL the 
 with `FOR UPDATE SKIP LOCKED` (workers racing for the same pair take the next one instead of waiting), and
 on every database the slot is taken with a conditional `UPDATE ... WHERE slots_taken < overlap` whose row
 count says whether it succeeded (this is what keeps SQLite correct, where row locks do not exist). The
-unique (pair, annotator) constraint makes it impossible to give one worker the same pair twice.
+overlap in that guard is read from the campaign row in the same statement, so a campaign cached by the
+web process never lets a pair past a lowered overlap. The unique (pair, annotator) constraint makes it
+impossible to give one worker the same pair twice.
+
+On PostgreSQL a reservation is one statement (pick and lock, take the slot, insert the assignment), so it
+costs one round trip; other databases run the same three steps as separate ORM queries in a transaction.
 
 A worker holds at most two reservations per campaign: the pair on screen and the next one, whose images
 the browser preloads; submitting shows the next pair at once and reserves a new next one.
@@ -19,11 +24,12 @@ from __future__ import annotations
 
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
 from annotate.models import Annotator, Assignment, Campaign, CampaignWorker, Pair
@@ -71,11 +77,16 @@ def _lock_candidate(queryset) -> int | None:
     return queryset.values_list("pk", flat=True).first()
 
 
-def pair_slot_take(*, pair_id: int, overlap: int | None) -> bool:
-    """Compare-and-set on the pair's counter; False when another worker took the last slot first."""
+def pair_slot_take(*, pair_id: int, campaign_id: int | None) -> bool:
+    """Compare-and-set on the pair's counter; False when another worker took the last slot first.
+
+    `campaign_id` bounds the counter by that campaign's overlap, read in the same statement; None (gold
+    pairs) takes a slot without bound.
+    """
     rows = Pair.objects.filter(pk=pair_id)
-    if overlap is not None:
-        rows = rows.filter(slots_taken__lt=overlap)
+    if campaign_id is not None:
+        overlap = Campaign.objects.filter(pk=campaign_id).values("humans_per_pair")[:1]
+        rows = rows.filter(slots_taken__lt=Subquery(overlap))
     return rows.update(slots_taken=F("slots_taken") + 1) == 1
 
 
@@ -84,6 +95,12 @@ def _release_slot(*, pair_id: int, count: int = 1) -> None:
 
 
 def _reserve_one(*, campaign: Campaign, annotator: Annotator, gold: bool, now: datetime) -> Assignment | None:
+    swapped = random.random() < 0.5
+    expires_at = now + timedelta(minutes=campaign.reservation_minutes)
+    if connection.vendor == "postgresql":
+        return _reserve_one_statement(
+            campaign=campaign, annotator=annotator, gold=gold, swapped=swapped, now=now, expires_at=expires_at
+        )
     overlap = None if gold else campaign.humans_per_pair
     pairs = Pair.objects.filter(campaign=campaign, is_gold=gold)
     if gold:
@@ -96,19 +113,97 @@ def _reserve_one(*, campaign: Campaign, annotator: Annotator, gold: bool, now: d
                 pair_id = _lock_candidate(_exclude_seen(pairs, annotator))
                 if pair_id is None:
                     return None
-                if not pair_slot_take(pair_id=pair_id, overlap=overlap):
+                if not pair_slot_take(pair_id=pair_id, campaign_id=None if gold else campaign.pk):
                     continue  # lost a race (SQLite, or a row freed and refilled meanwhile): pick again
                 return Assignment.objects.create(
                     pair_id=pair_id,
                     annotator=annotator,
                     campaign=campaign,
-                    swapped=random.random() < 0.5,
-                    expires_at=now + timedelta(minutes=campaign.reservation_minutes),
+                    swapped=swapped,
+                    expires_at=expires_at,
                 )
         except IntegrityError:
             # The same worker reserved this pair in a parallel request (two tabs); the rollback gave the
             # slot back, so try the next pair.
             continue
+    return None
+
+
+# Pick the first pair in index order that this worker has not seen and nobody has locked, take a slot
+# while the campaign's current overlap allows it, and insert the assignment: one round trip. The literal
+# is_gold tests let the planner use the partial indexes pair_next / pair_next_gold.
+_RESERVE_SQL = """
+WITH candidate AS (
+    SELECT p.id FROM annotate_pair p
+    WHERE p.campaign_id = %(campaign)s AND {pool}
+      AND NOT EXISTS (
+          SELECT 1 FROM annotate_assignment a WHERE a.pair_id = p.id AND a.annotator_id = %(annotator)s
+      )
+    ORDER BY {order}
+    LIMIT 1
+    FOR UPDATE OF p SKIP LOCKED
+), taken AS (
+    UPDATE annotate_pair p SET slots_taken = p.slots_taken + 1
+    FROM candidate WHERE p.id = candidate.id {bound}
+    RETURNING p.id
+)
+INSERT INTO annotate_assignment (
+    pair_id, annotator_id, campaign_id, status, swapped, expires_at, created_at, too_fast, skip_reason,
+    gold_total, gold_correct
+)
+SELECT taken.id, %(annotator)s, %(campaign)s, %(status)s, %(swapped)s, %(expires_at)s, %(now)s, false, '', 0, 0
+FROM taken
+RETURNING id, pair_id, created_at
+"""
+_OVERLAP = "(SELECT c.humans_per_pair FROM annotate_campaign c WHERE c.id = %(campaign)s)"
+_RESERVE_REGULAR = _RESERVE_SQL.format(
+    pool=f"NOT p.is_gold AND p.slots_taken < {_OVERLAP}",
+    order="p.slots_taken DESC, p.id",
+    bound=f"AND p.slots_taken < {_OVERLAP}",
+)
+_RESERVE_GOLD = _RESERVE_SQL.format(pool="p.is_gold", order="p.slots_taken, p.id", bound="")
+
+
+def _reserve_one_statement(
+    *,
+    campaign: Campaign,
+    annotator: Annotator,
+    gold: bool,
+    swapped: bool,
+    now: datetime,
+    expires_at: datetime,
+) -> Assignment | None:
+    params: dict[str, int | bool | str | datetime] = {
+        "campaign": campaign.pk,
+        "annotator": annotator.pk,
+        "status": Assignment.Status.RESERVED,
+        "swapped": swapped,
+        "expires_at": expires_at,
+        "now": now,
+    }
+    # Inside a caller's transaction a failed statement must roll back to a savepoint; on its own, one
+    # statement is atomic already and needs no BEGIN/COMMIT round trips.
+    for _attempt in range(5):
+        try:
+            savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
+            with savepoint, connection.cursor() as cursor:
+                cursor.execute(_RESERVE_GOLD if gold else _RESERVE_REGULAR, params)
+                row = cursor.fetchone()
+        except IntegrityError:
+            continue  # the same worker reserved this pair in a parallel request (two tabs): pick again
+        if row is None:
+            return None  # no pair left that this worker has not seen and nobody else holds locked
+        assignment_id, pair_id, created_at = row
+        return Assignment(
+            pk=assignment_id,
+            pair_id=pair_id,
+            annotator=annotator,
+            campaign=campaign,
+            status=Assignment.Status.RESERVED,
+            swapped=swapped,
+            expires_at=expires_at,
+            created_at=created_at,
+        )
     return None
 
 

@@ -102,13 +102,11 @@ def judgment_submit(
         if assignment.status == Assignment.Status.SKIPPED:
             raise AssignmentError("You skipped this pair.", status=409)
         pair = assignment.pair
-        if assignment.status == Assignment.Status.EXPIRED:
-            # Late but not too late: accept while the slot it held is still free.
-            overlap = None if pair.is_gold else campaign.humans_per_pair
-            if not pair_slot_take(pair_id=pair.pk, overlap=overlap):
-                raise AssignmentError(
-                    "Your reservation expired and the pair went to someone else.", status=409
-                )
+        # Late but not too late: an expired reservation is accepted while the slot it held is still free.
+        if assignment.status == Assignment.Status.EXPIRED and not pair_slot_take(
+            pair_id=pair.pk, campaign_id=None if pair.is_gold else campaign.pk
+        ):
+            raise AssignmentError("Your reservation expired and the pair went to someone else.", status=409)
         # Measured on the server from when the pair was first shown, so a client cannot fake its speed.
         started = assignment.shown_at or assignment.created_at
         assignment.seconds_spent = max(0.0, (now - started).total_seconds())
