@@ -300,3 +300,40 @@ def test_a_bad_follow_up_is_logged_and_the_job_still_succeeds():
     )
     assert job_run(job_id=job.pk) == Job.Status.SUCCEEDED
     assert "could not queue follow-up" in Job.objects.get(pk=job.pk).log
+
+
+def test_batch_api_mode_uploads_polls_ingests_and_resumes_without_a_second_batch(
+    worker, aspects, loopback, api_key
+):
+    campaign, pairs = campaign_with_pairs(5, aspects)
+    judge = openai_judge(loopback, options={"batch_poll_s": 0.05})
+    loopback.batch_delay_s = 0.3  # "in_progress" for a few polls
+    loopback.script(invalid_json(), server_error(500))
+    job = finished(annotation_start(campaign=campaign, judge_config=judge, execution="batch"))
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert_every_pair_done(job, pairs, n_aspects=4)
+    assert len(loopback.batches) == 1 and job.params["batch"]["status"] == "completed"
+    batch_id = job.params["batch"]["batch_id"]
+    assert batch_id in loopback.batches and job.params["batch"]["input_file_id"] in loopback.files
+    assert job.result["succeeded"] == 3
+    assert job.result["failures_by_reason"] == {"invalid_json": 1, "server_error": 1}
+    prompt_tokens, completion_tokens = loopback.usage
+    assert (job.result["prompt_tokens"], job.result["completion_tokens"]) == (
+        prompt_tokens,
+        completion_tokens,
+    )
+    assert Judgment.objects.filter(ai_call__job=job).count() == 3 * 4
+
+    # A crash after the batch was created but before its results were recorded: the re-run polls the
+    # same batch, records what is missing, and duplicates nothing.
+    lost = AICall.objects.filter(job=job, status=AICall.Status.SUCCEEDED).first()
+    Judgment.objects.filter(ai_call=lost).delete()
+    AICall.objects.filter(pk=lost.pk).update(
+        status=AICall.Status.PENDING, attempts=0, prompt_tokens=0, completion_tokens=0
+    )
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+    assert job_run(job_id=job.pk) == Job.Status.SUCCEEDED
+    again = Job.objects.get(pk=job.pk)
+    assert len(loopback.batches) == 1 and "resuming batch" in again.log
+    assert Judgment.objects.filter(ai_call__job=job).count() == 3 * 4
+    assert again.result["prompt_tokens"] == prompt_tokens

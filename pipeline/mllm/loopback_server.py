@@ -29,6 +29,8 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import email.parser
+import email.policy
 import itertools
 import json
 import re
@@ -349,6 +351,7 @@ class RecordedRequest:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     delivered: bool = False
+    content_type: str = ""
 
 
 _REASONS = {
@@ -388,6 +391,9 @@ class LoopbackServer:
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self.files: dict[str, dict[str, Any]] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.batch_delay_s = 0.0
 
     # --- test-facing API -------------------------------------------------------------------------
 
@@ -531,7 +537,12 @@ class LoopbackServer:
                     version.strip() == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
                 )
                 record = RecordedRequest(
-                    method, target.split("?", 1)[0], None, "authorization" in headers, time.time()
+                    method,
+                    target.split("?", 1)[0],
+                    None,
+                    "authorization" in headers,
+                    time.time(),
+                    content_type=headers.get("content-type", ""),
                 )
                 status, reply_headers, payload = await self._route(record, raw)
                 if reader.at_eof() or writer.is_closing():
@@ -565,6 +576,8 @@ class LoopbackServer:
                 {"id": m, "object": "model", "created": 0, "owned_by": "loopback"} for m in self.model_ids
             ]
             reply = Reply(200, {"object": "list", "data": data})
+        elif "/files" in path or "/batches" in path:
+            reply = self._batch_api(record, raw)
         elif path.startswith("/_loopback/"):
             reply = self._control(record, raw)
         else:
@@ -575,7 +588,8 @@ class LoopbackServer:
         if not path.startswith("/_loopback/"):
             with self._lock:
                 self._requests.append(record)
-        return reply.status, reply.headers, json.dumps(reply.body).encode()
+        payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+        return reply.status, reply.headers, payload
 
     async def _chat(self, record: RecordedRequest, raw: bytes) -> Reply:
         self.in_flight += 1
@@ -604,6 +618,112 @@ class LoopbackServer:
         finally:
             self.in_flight -= 1
 
+    # --- Batch API (files + batches), minimal ---------------------------------------------------------
+
+    def _batch_api(self, record: RecordedRequest, raw: bytes) -> Reply:
+        """``POST /v1/files`` (multipart), ``GET /v1/files/{id}/content``, ``POST /v1/batches``,
+        ``GET /v1/batches/{id}``, ``POST /v1/batches/{id}/cancel``.
+
+        A batch is answered line by line when it is created (scripted behaviours apply, in line order;
+        latency is not simulated); it reports ``in_progress`` until ``batch_delay_s`` has passed, then
+        ``completed``. Every line is recorded as a delivered chat request, so ``usage`` includes it.
+        """
+        parts = [p for p in record.path.split("/") if p and p != "v1"]
+        if parts == ["files"] and record.method == "POST":
+            fields = _multipart(record.content_type, raw)
+            file_id = f"file-loopback-{next(_IDS)}"
+            self.files[file_id] = {
+                "data": fields.get("file", b""),
+                "purpose": fields.get("purpose", b"").decode(),
+            }
+            return Reply(200, self._file_object(file_id))
+        if len(parts) == 3 and parts[0] == "files" and parts[2] == "content" and parts[1] in self.files:
+            return Reply(200, self.files[parts[1]]["data"])
+        if parts == ["batches"] and record.method == "POST":
+            return self._batch_create(json.loads(raw))
+        if len(parts) >= 2 and parts[0] == "batches" and parts[1] in self.batches:
+            batch = self.batches[parts[1]]
+            if parts[2:] == ["cancel"] and record.method == "POST":
+                batch["status"] = "cancelled"
+            elif batch["status"] == "in_progress" and time.time() >= batch["_done_at"]:
+                batch["status"] = "completed"
+            return Reply(200, {k: v for k, v in batch.items() if not k.startswith("_")})
+        return Reply(
+            404, {"error": {"message": f"no route {record.method} {record.path}", "type": "not_found"}}
+        )
+
+    def _file_object(self, file_id: str) -> dict[str, Any]:
+        entry = self.files[file_id]
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(entry["data"]),
+            "created_at": int(time.time()),
+            "filename": f"{file_id}.jsonl",
+            "purpose": entry["purpose"] or "batch_output",
+            "status": "processed",
+        }
+
+    def _batch_create(self, body: dict[str, Any]) -> Reply:
+        source = self.files.get(body.get("input_file_id", ""))
+        if source is None:
+            return Reply(
+                400, {"error": {"message": "unknown input_file_id", "type": "invalid_request_error"}}
+            )
+        output: list[str] = []
+        errors: list[str] = []
+        for line in source["data"].decode().splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            with self._lock:
+                behaviour = self._script.popleft() if self._script else self.responder
+            reply = behaviour(item["body"])
+            record = RecordedRequest("POST", "/v1/chat/completions", item["body"], True, time.time())
+            record.status, record.delivered = reply.status, True
+            if reply.status == 200 and isinstance(reply.body, dict) and "usage" in reply.body:
+                record.prompt_tokens = reply.body["usage"]["prompt_tokens"]
+                record.completion_tokens = reply.body["usage"]["completion_tokens"]
+            with self._lock:
+                self._requests.append(record)
+            result = {
+                "id": f"batch_req_{next(_IDS)}",
+                "custom_id": item["custom_id"],
+                "response": {
+                    "status_code": reply.status,
+                    "request_id": f"req_{next(_IDS)}",
+                    "body": reply.body,
+                },
+                "error": None,
+            }
+            (output if reply.status == 200 else errors).append(json.dumps(result))
+        batch_id = f"batch_loopback_{next(_IDS)}"
+        out_ids = []
+        for lines in (output, errors):
+            file_id = f"file-loopback-{next(_IDS)}"
+            self.files[file_id] = {"data": "\n".join(lines).encode(), "purpose": "batch_output"}
+            out_ids.append(file_id if lines else None)
+        now = int(time.time())
+        self.batches[batch_id] = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": body.get("endpoint", "/v1/chat/completions"),
+            "input_file_id": body["input_file_id"],
+            "completion_window": body.get("completion_window", "24h"),
+            "status": "in_progress",
+            "output_file_id": out_ids[0],
+            "error_file_id": out_ids[1],
+            "created_at": now,
+            "metadata": body.get("metadata"),
+            "request_counts": {
+                "total": len(output) + len(errors),
+                "completed": len(output),
+                "failed": len(errors),
+            },
+            "_done_at": time.time() + self.batch_delay_s,
+        }
+        return Reply(200, {k: v for k, v in self.batches[batch_id].items() if not k.startswith("_")})
+
     def _control(self, record: RecordedRequest, raw: bytes) -> Reply:
         action = record.path.removeprefix("/_loopback/")
         try:
@@ -622,6 +742,20 @@ class LoopbackServer:
         except (ValueError, TypeError, KeyError) as exc:
             return Reply(400, {"error": {"message": str(exc), "type": "invalid_request_error"}})
         return Reply(404, {"error": {"message": f"no control action {action!r}", "type": "not_found"}})
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, bytes]:
+    """The fields of a multipart/form-data body (name -> bytes), as the OpenAI SDK uploads files."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + raw
+    )
+    fields: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = payload
+    return fields
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

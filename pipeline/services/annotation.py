@@ -24,7 +24,7 @@ from typing import Any
 
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from annotate.models import Annotator, Campaign, Image, Judgment, Pair, Prompt
@@ -33,6 +33,7 @@ from pipeline.mllm import (
     DEFAULT_ASPECTS,
     DEFAULT_TEMPLATE_VERSION,
     Aspect,
+    AttemptRecord,
     CallRequest,
     CallResult,
     ImageEncoding,
@@ -463,10 +464,27 @@ def _calls_to_send(job: Job) -> Q:
     )
 
 
+@dataclass(frozen=True)
+class CallInfo:
+    """What recording a call's answer needs from its row: the images as shown, the trial, its pairs."""
+
+    image_ids: tuple[int, ...]
+    trial: int
+    pairs: dict[tuple[int, int], int]  # (image_a_id, image_b_id) -> pair id
+
+
 def annotation_requests(
-    *, job: Job, campaign: Campaign, judge_config: AIJudgeConfig, chunk: int = 200
+    *,
+    job: Job,
+    campaign: Campaign,
+    judge_config: AIJudgeConfig,
+    infos: dict[str, CallInfo],
+    chunk: int = 200,
 ) -> Iterator[CallRequest]:
-    """CallRequests for the job's calls still to send, built lazily in chunks (key = AICall id)."""
+    """CallRequests for the job's calls still to send, built lazily in chunks (key = AICall id).
+
+    Fills ``infos`` (key -> CallInfo) as it goes, so recording a result needs no extra read.
+    """
     aspects = campaign_mllm_aspects(campaign)
     scale = ScoreScale(campaign.score_min, campaign.score_max)
     ids = list(AICall.objects.filter(_calls_to_send(job)).order_by("pk").values_list("pk", flat=True))
@@ -474,16 +492,28 @@ def annotation_requests(
         calls = list(
             AICall.objects.filter(pk__in=ids[start : start + chunk])
             .select_related("prompt")
-            .only("pk", "image_ids", "prompt__text")
+            .only("pk", "image_ids", "pair_ids", "trial", "prompt__text")
             .order_by("pk")
         )
         images = Image.objects.only("pk", "file", "params").in_bulk(
             {i for call in calls for i in call.image_ids}
         )
+        pairs = {
+            pk: (a, b)
+            for pk, a, b in Pair.objects.filter(
+                pk__in={p for call in calls for p in call.pair_ids}
+            ).values_list("pk", "image_a_id", "image_b_id")
+        }
         for call in calls:
             assert call.prompt is not None
+            key = str(call.pk)
+            infos[key] = CallInfo(
+                image_ids=tuple(int(i) for i in call.image_ids),
+                trial=call.trial,
+                pairs={pairs[p]: p for p in call.pair_ids if p in pairs},
+            )
             yield _request(
-                key=str(call.pk),
+                key=key,
                 unit_prompt=call.prompt.text,
                 image_ids=call.image_ids,
                 images=images,
@@ -494,13 +524,14 @@ def annotation_requests(
 
 
 @dataclass
-class _Recorder:
-    """Writes one result at a time: the AICall row and its judgments, in one transaction."""
+class AnnotationRecorder:
+    """Writes one result at a time: the AICall row, its judgments and the job's progress, in one transaction."""
 
     ctx: JobContext
     judge_config: AIJudgeConfig
     annotator: Annotator
     aspect_ids: dict[str, int]
+    infos: dict[str, CallInfo]
     judgments_created: int = 0
     duplicates: int = 0
 
@@ -508,83 +539,51 @@ class _Recorder:
         """Record one result; a cancelled (never sent) call stays pending for the next run."""
         if result.status == "cancelled" and result.attempts == 0:
             return
-        call_id = int(result.key)
+        info = self.infos.pop(result.key)
         cost = _cost(self.judge_config, result.prompt_tokens, result.completion_tokens)
         ok = result.ok
-        fields: dict[str, Any] = {
-            "status": AICall.Status.SUCCEEDED if ok else AICall.Status.FAILED,
-            "attempts": result.attempts,
-            "latency_s": result.latency_s,
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "cost_usd": cost,
-            "template_version": result.template_version,
-            "rendered_prompt": result.request.prompt_text(structured=result.structured),
-            "raw_response": result.raw_text or "",
-            "finish_reason": result.finish_reason or "",
-            "error_reason": result.error.reason if result.error else "",
-            "error_message": result.error.message[:5000] if result.error else "",
-            "attempt_log": [
-                {
-                    "outcome": a.outcome,
-                    "http_status": a.http_status,
-                    "latency_s": round(a.latency_s, 4),
-                    "waited_before_s": round(a.waited_before_s, 3),
-                    "prompt_tokens": a.prompt_tokens,
-                    "completion_tokens": a.completion_tokens,
-                }
-                for a in result.attempt_log
-            ],
-            "finished_at": timezone.now(),
-        }
         with transaction.atomic():
-            # Lock the row: two workers running the same job (a redelivered message while the first
-            # still runs) record each call once; the second sees it succeeded and writes nothing.
-            call = (
-                AICall.objects.select_for_update()
-                .only(
-                    "pk",
-                    "status",
-                    "image_ids",
-                    "pair_ids",
-                    "trial",
-                    "attempts",
-                    "prompt_tokens",
-                    "completion_tokens",
-                    "cost_usd",
+            # One conditional UPDATE: if two workers run the same job (a message redelivered while the
+            # first still runs), the row lock makes the second wait, then see "succeeded" and skip.
+            # Attempts, tokens and cost add to earlier runs' (a retried call was paid for each time).
+            updated = (
+                AICall.objects.filter(pk=int(result.key))
+                .exclude(status=AICall.Status.SUCCEEDED)
+                .update(
+                    status=AICall.Status.SUCCEEDED if ok else AICall.Status.FAILED,
+                    attempts=F("attempts") + result.attempts,
+                    latency_s=result.latency_s,
+                    prompt_tokens=F("prompt_tokens") + result.prompt_tokens,
+                    completion_tokens=F("completion_tokens") + result.completion_tokens,
+                    cost_usd=F("cost_usd") + cost,
+                    template_version=result.template_version,
+                    rendered_prompt=result.request.prompt_text(structured=result.structured),
+                    raw_response=result.raw_text or "",
+                    finish_reason=result.finish_reason or "",
+                    error_reason=result.error.reason if result.error else "",
+                    error_message=result.error.message[:5000] if result.error else "",
+                    attempt_log=[_attempt_entry(a) for a in result.attempt_log],
+                    finished_at=timezone.now(),
                 )
-                .get(pk=call_id)
             )
-            if call.status == AICall.Status.SUCCEEDED:
+            if not updated:
                 self.duplicates += 1
                 return
-            # Earlier runs' attempts and tokens of a retried call were paid for too: keep them.
-            fields["attempts"] += call.attempts
-            fields["prompt_tokens"] += call.prompt_tokens
-            fields["completion_tokens"] += call.completion_tokens
-            fields["cost_usd"] += call.cost_usd
-            AICall.objects.filter(pk=call_id).update(**fields)
             if ok:
-                judgments = self._judgments(call, result)
+                judgments = self._judgments(int(result.key), info, result)
                 created = Judgment.objects.bulk_create(judgments, ignore_conflicts=True)
                 self.judgments_created += len(created)
             self.ctx.advance()
             if cost:
                 self.ctx.add_cost(cost)
 
-    def _judgments(self, call: AICall, result: CallResult) -> list[Judgment]:
-        shown = [int(i) for i in call.image_ids]
-        position = {image_id: index for index, image_id in enumerate(shown)}
-        wanted = set(call.pair_ids)
-        pairs = {
-            (a, b): pk
-            for pk, a, b in Pair.objects.filter(pk__in=wanted).values_list("pk", "image_a_id", "image_b_id")
-        }
+    def _judgments(self, call_id: int, info: CallInfo, result: CallResult) -> list[Judgment]:
+        position = {image_id: index for index, image_id in enumerate(info.image_ids)}
         out = []
         for pj in result.pairwise():
             first, second = int(pj.first), int(pj.second)
             a, b = min(first, second), max(first, second)
-            pair_id = pairs.get((a, b))
+            pair_id = info.pairs.get((a, b))
             if pair_id is None or pj.aspect not in self.aspect_ids:
                 continue  # group mode: two images of the prompt that form no selected pair
             if pj.winner is None:
@@ -599,7 +598,7 @@ class _Recorder:
                     pair_id=pair_id,
                     annotator=self.annotator,
                     aspect_id=self.aspect_ids[pj.aspect],
-                    trial=call.trial,
+                    trial=info.trial,
                     choice=choice,
                     presented_order="AB" if position[a] < position[b] else "BA",
                     score_a=score_a,
@@ -607,10 +606,21 @@ class _Recorder:
                     rationale=pj.rationale,
                     duration_s=result.latency_s,
                     template_version=result.template_version,
-                    ai_call_id=call.pk,
+                    ai_call_id=call_id,
                 )
             )
         return out
+
+
+def _attempt_entry(attempt: AttemptRecord) -> dict[str, Any]:
+    return {
+        "outcome": attempt.outcome,
+        "http_status": attempt.http_status,
+        "latency_s": round(attempt.latency_s, 4),
+        "waited_before_s": round(attempt.waited_before_s, 3),
+        "prompt_tokens": attempt.prompt_tokens,
+        "completion_tokens": attempt.completion_tokens,
+    }
 
 
 def annotation_job_summary(job: Job) -> dict[str, Any]:
@@ -659,20 +669,22 @@ def annotation_job(ctx: JobContext) -> dict[str, Any]:
     )
     label = " (simulated)" if judge_config.is_simulated else ""
     ctx.log(f"{judge_config.name}{label}: {to_send} of {total} calls to send ({judge_config.mode} mode)")
-    recorder = _Recorder(
+    infos: dict[str, CallInfo] = {}
+    recorder = AnnotationRecorder(
         ctx=ctx,
         judge_config=judge_config,
         annotator=judge_annotator(judge_config),
         aspect_ids=dict(campaign.aspects.values_list("key", "pk")),
+        infos=infos,
     )
     if ctx.params.get("execution", "online") == "batch":
         from pipeline.services.ai_batch import batch_run
 
-        batch_run(ctx=ctx, job=job, campaign=campaign, judge_config=judge_config, record=recorder.record)
+        batch_run(ctx=ctx, job=job, campaign=campaign, judge_config=judge_config, recorder=recorder)
     elif to_send:
         judge = judge_from_config(judge_config)
         for result in iter_batch(
-            annotation_requests(job=job, campaign=campaign, judge_config=judge_config),
+            annotation_requests(job=job, campaign=campaign, judge_config=judge_config, infos=infos),
             judge,
             concurrency=judge_config.concurrency,
             requests_per_minute=judge_config.requests_per_minute,
