@@ -337,3 +337,20 @@ def test_batch_api_mode_uploads_polls_ingests_and_resumes_without_a_second_batch
     assert len(loopback.batches) == 1 and "resuming batch" in again.log
     assert Judgment.objects.filter(ai_call__job=job).count() == 3 * 4
     assert again.result["prompt_tokens"] == prompt_tokens
+
+
+def test_cancelling_mid_batch_keeps_unsent_calls_pending(worker, aspects, api_key):
+    from pipeline.jobs import job_cancel
+
+    campaign, pairs = campaign_with_pairs(12, aspects)
+    with LoopbackServer(latency_s=0.3) as server:
+        judge = openai_judge(server, concurrency=2)
+        job = annotation_start(campaign=campaign, judge_config=judge)
+        wait_for(lambda: AICall.objects.filter(job=job, status=AICall.Status.SUCCEEDED).count() >= 2)
+        job_cancel(job=Job.objects.get(pk=job.pk))
+        done = finished(job)
+    assert done.status == Job.Status.CANCELLED
+    calls = AICall.objects.filter(job=job)
+    succeeded = calls.filter(status=AICall.Status.SUCCEEDED).count()
+    assert 2 <= succeeded < 12 and calls.filter(status=AICall.Status.PENDING).count() == 12 - succeeded
+    assert Judgment.objects.filter(ai_call__job=job).count() == succeeded * 4
