@@ -31,7 +31,6 @@ urlpatterns = [
     path("ai/calls/<int:pk>/", annotation_views.call_detail, name="ai-call-detail"),
     path("", include("annotate.urls")),
     path("", include("scoring.urls")),
-    path("", include("scoring.urls")),
     path("admin/", admin.site.urls),
 ]
 _storage_backend: str = settings.STORAGES["default"]["BACKEND"]  # type: ignore[index]
