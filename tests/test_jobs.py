@@ -119,3 +119,29 @@ def test_demo_generation_job_renders_images_builds_pairs_and_is_idempotent(worke
     redone = wait_for(lambda: (j := fresh(again.pk)).is_finished and j, timeout=60)
     assert redone.result == {"images_created": 0, "images_skipped": 9, "pairs_created": 0}
     assert Image.objects.count() == 9 and Pair.objects.count() == 9
+
+
+def test_generation_job_mixes_in_fidelity_gold_pairs_from_two_demo_generators(aspects):
+    from annotate.models import Generator
+    from annotate.services.campaigns import DEMO_GENERATOR_GLITCHY
+
+    campaign = demo_campaign_seed(n_prompts=2)
+    generators = Generator.objects.filter(name__in=[DEMO_GENERATOR, DEMO_GENERATOR_GLITCHY]).order_by("pk")
+    assert generators.count() == 2
+    params = {
+        "campaign_id": campaign.pk,
+        "generator_ids": [g.pk for g in generators],
+        "images_per_prompt": 1,
+        "seed": 3,
+        "fidelity_gold_pairs": 2,
+    }
+    job = Job.objects.create(kind=Job.Kind.GENERATE, campaign=campaign, params=params)
+    assert job_run(job_id=job.pk) == Job.Status.SUCCEEDED
+    result = fresh(job.pk).result
+    assert result["images_created"] == 4 and result["pairs_created"] == 2 and result["gold_pairs"] == 2
+    gold = list(Pair.objects.filter(campaign=campaign, is_gold=True).select_related("image_a", "image_b"))
+    assert len(gold) == 2
+    for pair in gold:
+        assert pair.gold_answers["fidelity"] in {"A", "B"}
+        corrupted = pair.image_b if pair.gold_answers["fidelity"] == "A" else pair.image_a
+        assert corrupted.generator.name == "corrupted-copies"

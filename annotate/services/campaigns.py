@@ -16,6 +16,8 @@ from annotate.services.prompts import prompt_get_or_create
 
 DEMO_CAMPAIGN = "Demo: shapes and colours"
 DEMO_GENERATOR = "demo-synthetic"
+# A second synthetic generator with more defects, so the demo's leaderboards have something to rank.
+DEMO_GENERATOR_GLITCHY = "demo-synthetic-glitchy"
 
 
 def campaign_create(*, name: str, aspect_keys: list[str] | None = None, **fields: Any) -> Campaign:
@@ -62,15 +64,16 @@ def demo_campaign_seed(*, n_prompts: int = 24, seed: int = 7) -> Campaign:
     existing = Campaign.objects.filter(name=DEMO_CAMPAIGN).first()
     if existing is not None:
         return existing
-    Generator.objects.get_or_create(
-        name=DEMO_GENERATOR,
-        defaults={
-            "kind": Generator.Kind.DEMO,
-            "params": {"size": 256, "defect_rate": 0.12},
-            "description": "Synthetic scenes drawn from a small prompt grammar, with recorded defects. "
-            "Not a diffusion model: for demos and tests only.",
-        },
-    )
+    for name, defect_rate in ((DEMO_GENERATOR, 0.06), (DEMO_GENERATOR_GLITCHY, 0.2)):
+        Generator.objects.get_or_create(
+            name=name,
+            defaults={
+                "kind": Generator.Kind.DEMO,
+                "params": {"size": 256, "defect_rate": defect_rate},
+                "description": "Synthetic scenes drawn from a small prompt grammar, with recorded defects "
+                f"(each defect with probability {defect_rate}). Not a diffusion model: demos and tests only.",
+            },
+        )
     rng = random.Random(seed)
     texts: list[str] = []
     while len(texts) < n_prompts:

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from annotate.models import Campaign, Generator, Image, Prompt
 from annotate.services.images import image_ingest
-from annotate.services.pairs import pairs_build
+from annotate.services.pairs import fidelity_gold_pairs_create, pairs_build
 from pipeline.generation.diffusers_backend import GeneratedImage, GeneratorSpec, generate_all, get_pipeline
 from pipeline.jobs import JobContext, job_create
 from pipeline.models import Job
@@ -189,7 +189,13 @@ def generation_job(ctx: JobContext) -> dict[str, Any]:
     )
     created = counts["created"]
     ctx.log(f"created {created} images, skipped {skipped} existing, built {new_pairs} new pairs")
-    return {"images_created": created, "images_skipped": skipped, "pairs_created": new_pairs}
+    result = {"images_created": created, "images_skipped": skipped, "pairs_created": new_pairs}
+    gold_count = int(ctx.params.get("fidelity_gold_pairs") or 0)
+    if gold_count > 0:
+        gold = fidelity_gold_pairs_create(campaign=campaign, count=gold_count, seed=base_seed)
+        ctx.log(f"fidelity gold pairs: {len(gold)} (an image against a corrupted copy of itself)")
+        result["gold_pairs"] = len(gold)
+    return result
 
 
 def generation_start(

@@ -9,7 +9,12 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from annotate.models import Generator
-from annotate.services.campaigns import DEMO_GENERATOR, crowdworker_create, demo_campaign_seed
+from annotate.services.campaigns import (
+    DEMO_GENERATOR,
+    DEMO_GENERATOR_GLITCHY,
+    crowdworker_create,
+    demo_campaign_seed,
+)
 from pipeline.jobs import job_create
 from pipeline.models import Job
 from pipeline.services.annotation import annotation_params, annotation_title, demo_judge_ensure
@@ -20,7 +25,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--prompts", type=int, default=24)
-        parser.add_argument("--images-per-prompt", type=int, default=4)
+        parser.add_argument(
+            "--images-per-prompt", type=int, default=2, help="Per demo generator (there are two)."
+        )
+        parser.add_argument("--gold-pairs", type=int, default=8, help="Fidelity gold pairs to mix in.")
         parser.add_argument("--admin-password", default=None, help="Default: a new random password.")
 
     def handle(self, *args, **options):
@@ -35,7 +43,7 @@ class Command(BaseCommand):
 
         with transaction.atomic():
             campaign = demo_campaign_seed(n_prompts=options["prompts"])
-            generator = Generator.objects.get(name=DEMO_GENERATOR)
+            generators = Generator.objects.filter(name__in=[DEMO_GENERATOR, DEMO_GENERATOR_GLITCHY])
             judge = demo_judge_ensure()
             annotate_then = {
                 "kind": Job.Kind.ANNOTATE,
@@ -53,10 +61,11 @@ class Command(BaseCommand):
                     queue="default",
                     params={
                         "campaign_id": campaign.pk,
-                        "generator_ids": [generator.pk],
+                        "generator_ids": sorted(g.pk for g in generators),
                         "images_per_prompt": options["images_per_prompt"],
                         "seed": 1,
                         "pair_strategy": "all",
+                        "fidelity_gold_pairs": options["gold_pairs"],
                         # Then the simulated judge labels the pairs, so AI labels show up within a minute.
                         "then": [annotate_then],
                     },
