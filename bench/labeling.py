@@ -280,12 +280,15 @@ def integrity(db: str, campaign_id: int) -> dict[str, int]:
 
 
 def _ticks(pid: int) -> int:
-    """CPU time (user + system, in clock ticks) a live process has used so far; 0 when it is gone."""
+    """CPU time (clock ticks) a live process and its exited children have used so far; 0 when it is gone.
+
+    Counting exited children keeps a total steady when a database backend or gunicorn worker exits.
+    """
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return 0
-    return int(fields[11]) + int(fields[12])  # utime, stime
+    return sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
 
 
 def _processes() -> list[tuple[int, int, str]]:
