@@ -21,6 +21,7 @@ from annotate.services.pairs import gold_answers_validate
 @admin.register(Aspect)
 class AspectAdmin(admin.ModelAdmin):
     list_display = ["key", "name", "order"]
+    list_filter = ["campaigns"]
     search_fields = ["key", "name", "question"]
 
 
