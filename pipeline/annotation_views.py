@@ -112,6 +112,9 @@ def annotate_launch(request: HtmxHttpRequest) -> HttpResponse:
         }
         if request.GET.get("judge"):
             initial["judge"] = AIJudgeConfig.objects.filter(pk=request.GET["judge"]).first()
+        else:  # with a single judge there is nothing to choose; with several, spending is a choice
+            judges = list(AIJudgeConfig.objects.all()[:2])
+            initial["judge"] = judges[0] if len(judges) == 1 else None
         form = AnnotateForm(initial={k: v for k, v in initial.items() if v is not None})
     bound = form if form.is_bound else AnnotateForm({**form.initial, **_initial_values(form)})
     context = {"form": form, **_estimate_context(bound)}

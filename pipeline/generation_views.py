@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from annotate.models import Campaign, Generator, Image
 from annotate.permissions import admin_required
 from annotate.services.pairs import CORRUPTED_GENERATOR, fidelity_gold_pairs_create
-from pipeline.models import AIJudgeConfig
+from pipeline.models import AIJudgeConfig, validate_env_var_name
 from pipeline.services.generation import PAIR_STRATEGIES, generation_start
 from pipeline.services.polish import polish_start
 from pipeline.services.prompt_import import FORMATS, PromptImportError, prompts_import
@@ -71,6 +71,7 @@ class PolishForm(forms.Form):
     model = forms.CharField(required=False)
     api_key_env = forms.CharField(
         required=False,
+        validators=[validate_env_var_name],
         label="API key variable",
         help_text="The name of the environment variable, not the key.",
     )

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
+
+#: Environment variable names as shells write them. Keys are refused because they never look like this
+#: (lower case, dashes, dots); the message never repeats the value, so a pasted key is not echoed anywhere.
+ENV_VAR_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
+ENV_VAR_NAME_MESSAGE = (
+    "Give the name of the environment variable that holds the key (capitals, digits and _, for example "
+    "OPENAI_API_KEY), never the key itself."
+)
+validate_env_var_name = RegexValidator(ENV_VAR_NAME_RE, message=ENV_VAR_NAME_MESSAGE)
+
+#: Option names that would put a secret into the database; keys come only from the named variable.
+SECRET_OPTION_NAMES = frozenset(
+    {"api_key", "apikey", "key", "secret", "password", "token", "access_token", "authorization", "headers"}
+)
 
 
 class Job(models.Model):
@@ -94,7 +111,10 @@ class AIJudgeConfig(models.Model):
     model = models.CharField(max_length=300, help_text="Model name, or hub id / local path for local models.")
     base_url = models.URLField(blank=True, max_length=500)
     api_key_env = models.CharField(
-        max_length=100, blank=True, help_text="Name of the environment variable that holds the API key."
+        max_length=100,
+        blank=True,
+        validators=[validate_env_var_name],
+        help_text="Name of the environment variable that holds the API key (e.g. OPENAI_API_KEY), never the key.",
     )
     template_version = models.CharField(max_length=32, default="vp-pair-v1")
     temperature = models.FloatField(default=0.0)
@@ -128,6 +148,36 @@ class AIJudgeConfig(models.Model):
     @property
     def is_simulated(self) -> bool:
         return self.provider == self.Provider.SIMULATED
+
+    def clean(self) -> None:
+        """Admin form checks: a known template for the mode, no secrets in options, a model to call."""
+        from pipeline.mllm.templates import DEFAULT_TEMPLATE_VERSION, TEMPLATES
+
+        errors: dict[str, str] = {}
+        if self.mode == self.Mode.GROUP and self.template_version == DEFAULT_TEMPLATE_VERSION["pair"]:
+            # The field's default is the pair template: choosing group mode alone picks the group template.
+            self.template_version = DEFAULT_TEMPLATE_VERSION[self.mode]
+        template = TEMPLATES.get(self.template_version)
+        if template is None:
+            errors["template_version"] = f"Unknown template; known: {', '.join(sorted(TEMPLATES))}."
+        elif template.mode != self.mode:
+            errors["template_version"] = (
+                f"{self.template_version} is a {template.mode}-mode template; "
+                f"{self.mode} mode uses {DEFAULT_TEMPLATE_VERSION[self.mode]}."
+            )
+        options = self.options if isinstance(self.options, dict) else {}
+        if not isinstance(self.options, dict):
+            errors["options"] = "Options must be a JSON object."
+        secret = sorted(name for name in options if str(name).lower() in SECRET_OPTION_NAMES)
+        if secret:
+            errors["options"] = (
+                f"Options may not hold secrets ({', '.join(secret)}): put the key in an environment "
+                "variable and give its name as the API key variable."
+            )
+        if self.provider == self.Provider.OPENAI and not self.model:
+            errors["model"] = "An OpenAI-compatible judge needs a model name."
+        if errors:
+            raise ValidationError(errors)
 
 
 class AICall(models.Model):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
 from pipeline.jobs import job_run
-from pipeline.models import AICall, Job
+from pipeline.models import AICall, AIJudgeConfig, Job
 from pipeline.services.annotation import annotation_start, demo_judge_ensure
-from tests.factories import AdminFactory, CampaignFactory, PairFactory, UserFactory
+from tests.factories import AdminFactory, AIJudgeConfigFactory, CampaignFactory, PairFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +93,32 @@ def test_batch_execution_needs_an_openai_judge(admin_client, campaign):
         and "The Batch API needs an OpenAI-compatible judge." in response.content.decode()
     )
     assert not Job.objects.exists()
+
+
+def test_cost_is_shown_per_call_per_job_and_per_judge(admin_client, campaign):
+    judge = AIJudgeConfigFactory(provider=AIJudgeConfig.Provider.OPENAI, model="gpt-4o", api_key_env="VP_KEY")
+    job = annotation_start(campaign=campaign, judge_config=judge)
+    pairs = list(campaign.pairs.order_by("pk"))
+    for pair, cost in zip(pairs[:2], ("0.012300", "0.004500"), strict=True):
+        AICall.objects.create(
+            job=job,
+            judge=judge,
+            pair=pair,
+            prompt=pair.prompt,
+            status=AICall.Status.SUCCEEDED,
+            prompt_tokens=1000,
+            completion_tokens=200,
+            cost_usd=Decimal(cost),
+        )
+    calls = admin_client.get(reverse("ai-job-calls", args=[job.pk]), {"status": "all"}).content.decode()
+    assert "$0.012300" in calls and "$0.004500" in calls  # per call
+    assert "$0.0168" in calls  # the job's total
+    assert "$0.0168" in admin_client.get(reverse("ai-judges")).content.decode()  # the judge's total
+
+
+def test_a_single_judge_is_preselected_so_the_estimate_shows_at_once(admin_client, campaign):
+    demo_judge_ensure()
+    page = admin_client.get(reverse("ai-annotate")).content.decode()
+    assert "<dt>Calls</dt><dd>4" in page
+    AIJudgeConfigFactory()  # with two judges, choosing one (and its spending) is up to the admin
+    assert "<dt>Calls</dt>" not in admin_client.get(reverse("ai-annotate")).content.decode()

@@ -29,7 +29,7 @@ from pipeline.mllm import (
     ParsedAnswer,
     parse_answer,
 )
-from pipeline.models import AIJudgeConfig, Job
+from pipeline.models import ENV_VAR_NAME_MESSAGE, ENV_VAR_NAME_RE, AIJudgeConfig, Job
 from pipeline.services.annotation import DEFAULT_MAX_OUTPUT_TOKENS, AnnotationRecorder, annotation_requests
 
 ENDPOINT = "/v1/chat/completions"
@@ -40,6 +40,8 @@ PROVIDER = "openai-batch"
 def _client(judge_config: AIJudgeConfig) -> Any:
     import openai  # lazily: only batch jobs need the SDK's sync client
 
+    if judge_config.api_key_env and not ENV_VAR_NAME_RE.match(judge_config.api_key_env):
+        raise RuntimeError(ENV_VAR_NAME_MESSAGE)  # never echo the value: it may be a pasted key
     key = os.environ.get(judge_config.api_key_env, "") if judge_config.api_key_env else "not-needed"
     if judge_config.api_key_env and not key:
         raise RuntimeError(

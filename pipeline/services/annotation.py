@@ -44,7 +44,7 @@ from pipeline.mllm import (
     iter_batch,
 )
 from pipeline.mllm.providers import Judge, RetryPolicy, SimulatedJudge
-from pipeline.models import AICall, AIJudgeConfig, Job
+from pipeline.models import ENV_VAR_NAME_MESSAGE, ENV_VAR_NAME_RE, AICall, AIJudgeConfig, Job
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ _MLLM_ASPECTS = {aspect.key: aspect for aspect in DEFAULT_ASPECTS}
 def judge_from_config(config: AIJudgeConfig) -> Judge:
     """The mllm judge an AIJudgeConfig describes; raises RuntimeError if its API key variable is unset."""
     options = config.options or {}
+    if config.api_key_env and not ENV_VAR_NAME_RE.match(config.api_key_env):
+        raise RuntimeError(ENV_VAR_NAME_MESSAGE)  # never echo the value: it may be a pasted key
     if config.provider == AIJudgeConfig.Provider.SIMULATED:
         return SimulatedJudge(
             seed=int(options.get("seed", 0)),

@@ -32,7 +32,7 @@ from django.db import transaction
 from annotate.models import Campaign, Prompt
 from annotate.services.prompts import prompt_get_or_create
 from pipeline.jobs import JobContext, job_create
-from pipeline.models import AIJudgeConfig, Job
+from pipeline.models import ENV_VAR_NAME_MESSAGE, ENV_VAR_NAME_RE, AIJudgeConfig, Job
 
 POLISH_SOURCE = "polished"
 MAX_POLISHED_CHARS = 2000
@@ -101,6 +101,8 @@ def polish_config_from_params(params: dict[str, Any]) -> PolishConfig:
     for name in ("model", "base_url", "api_key_env"):
         if params.get(name):
             fields[name] = params[name]
+    if fields.get("api_key_env") and not ENV_VAR_NAME_RE.match(fields["api_key_env"]):
+        raise ValueError(ENV_VAR_NAME_MESSAGE)  # never echo the value: it may be a pasted key
     if not fields.get("model"):
         raise ValueError("a polish job needs a model: give ai_config_id or model (and base_url)")
     return PolishConfig(**fields)
