@@ -28,6 +28,10 @@ def _parameters(request: HtmxHttpRequest, campaign: Campaign) -> ReportParameter
     if query.get("filtered"):
         chosen = {int(v) for v in query.getlist("ai") if v.isdigit()}
         available = {a.pk for a in selectors.ai_judges_of(campaigns=[campaign, *extra])}
+        # The form lists the judges it showed; a judge it did not show (one of a campaign just added to
+        # the filter) is included until someone unticks it.
+        shown = {int(v) for v in query.getlist("ai_shown") if v.isdigit()} or available
+        chosen |= available - shown
         # Every judge ticked is the default report (same cache entry as no filter at all).
         ai_ids = None if chosen >= available else tuple(sorted(chosen & available))
     return ReportParameters(
@@ -177,7 +181,8 @@ def report_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         keys = [a["key"] for a in report["aspects"]]
         chosen = request.GET.get("aspect")
         aspect = report["aspects"][keys.index(chosen) if chosen in keys else 0]
-    judges = selectors.ai_judges_of(campaigns=[campaign])
+    # Judges of every campaign in the report, so a judge of a pooled campaign can be picked too.
+    judges = selectors.ai_judges_of(campaigns=list(Campaign.objects.filter(pk__in=params.campaign_ids)))
     context = {
         "campaign": campaign,
         "params": params,

@@ -176,8 +176,10 @@ def _annotator_entry(annotator: Annotator) -> dict[str, Any]:
 def report_build(*, params: ReportParameters, progress: Progress | None = None) -> dict[str, Any]:
     """Compute the full agreement report of the given campaigns as a JSON-ready dict (schema version 1)."""
     started = time.perf_counter()
-    campaigns = list(Campaign.objects.filter(pk__in=params.campaign_ids))
-    campaign = next(c for c in campaigns if c.pk == params.campaign_ids[0])
+    found = Campaign.objects.in_bulk(params.campaign_ids)
+    # In parameter order (report campaign first, then pooled ones), as docs/report-schema.md promises.
+    campaigns = [found[pk] for pk in params.as_dict()["campaign_ids"] if pk in found]
+    campaign = found[params.campaign_ids[0]]
     aspects = list(Aspect.objects.filter(campaigns__in=campaigns).distinct().order_by("order", "key"))
     if params.aspect_keys is not None:
         aspects = [a for a in aspects if a.key in params.aspect_keys]
