@@ -80,7 +80,7 @@ def crowd_start(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if request.user.is_authenticated and request.user.pk != user.pk:
         logout(request)  # a shared browser: never label under someone else's account
     if not request.user.is_authenticated:
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="annotate.auth_backends.UserAnnotatorBackend")
     return redirect("label", slug=campaign.slug)
 
 
@@ -130,11 +130,12 @@ def _next_screen(
     annotator: Annotator,
     *,
     aspects: list[Aspect],
+    link: CampaignWorker | None = None,
     status: int = 200,
     **extra: Any,
 ) -> HttpResponse:
     """Render the worker's current pair, or send them to the completion screen when there is none."""
-    link = campaign_worker_get(campaign=campaign, annotator=annotator)
+    link = link or campaign_worker_get(campaign=campaign, annotator=annotator)
     queue = worker_queue_fill(campaign=campaign, annotator=annotator, link=link)
     if queue.current is None:
         done = reverse("label-done", args=[campaign.slug])
@@ -168,7 +169,7 @@ def label_submit(request: HtmxHttpRequest, slug: str, assignment_id: int) -> Htt
     annotator = _worker(request)
     choices, rationales = _form_values(request, aspects)
     try:
-        judgment_submit(
+        stored = judgment_submit(
             campaign=campaign,
             aspects=aspects,
             assignment_id=assignment_id,
@@ -182,7 +183,7 @@ def label_submit(request: HtmxHttpRequest, slug: str, assignment_id: int) -> Htt
         return _refused(request, campaign, refused)
     if not request.htmx:
         return redirect("label", slug=campaign.slug)  # post/redirect/get without JavaScript
-    return _next_screen(request, campaign, annotator, aspects=aspects)
+    return _next_screen(request, campaign, annotator, aspects=aspects, link=stored.link)
 
 
 def _invalid_form(

@@ -197,3 +197,51 @@ def test_workers_cannot_post_without_csrf_token(aspects):
     first = on_screen(client, campaign)
     assert submit(client, campaign, first, answers()).status_code == 403
     assert Judgment.objects.count() == 0
+
+
+def test_a_labeling_cycle_takes_few_database_round_trips(client, aspects, settings):
+    """Next pair: user with annotator, enrolment, held pairs. Submit: user, one statement storing the set,
+    held pairs, marking the next pair shown, one statement reserving a fresh pair with its images."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"  # as in production
+    campaign = campaign_with_pairs(20)
+    login_worker(client)
+    client.get(reverse("label", args=[campaign.slug]))  # enrolment and the first two reservations
+
+    def round_trips(queries):  # savepoints exist only because each test runs inside a transaction
+        return [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+    with CaptureQueriesContext(connection) as next_queries:
+        response = client.get(reverse("label", args=[campaign.slug]), HTTP_HX_REQUEST="true")
+    with CaptureQueriesContext(connection) as submit_queries:
+        url = reverse("label-submit", args=[campaign.slug, shown_id(response)])
+        assert client.post(url, answers(), HTTP_HX_REQUEST="true").status_code == 200
+    assert len(round_trips(next_queries)) <= 3, round_trips(next_queries)
+    assert len(round_trips(submit_queries)) <= 5, round_trips(submit_queries)
+
+
+def test_submit_counts_a_worker_who_has_no_enrolment_row_yet(aspects):
+    from annotate.models import CampaignWorker
+    from annotate.services.assignments import assignment_reserve
+    from annotate.services.judgments import judgment_submit
+    from tests.factories import HumanAnnotatorFactory
+
+    campaign = campaign_with_pairs(2)
+    worker = HumanAnnotatorFactory()
+    assignment = assignment_reserve(campaign=campaign, annotator=worker)
+    result = judgment_submit(
+        campaign=campaign,
+        aspects=list(campaign.aspects.order_by("order", "key")),
+        assignment_id=assignment.pk,
+        annotator=worker,
+        choices={k: "right" for k in KEYS},
+        rationales={"aesthetic": "  warmer light  "},
+    )
+    link = CampaignWorker.objects.get(campaign=campaign, annotator=worker)
+    assert (link.submitted, result.link.submitted) == (1, 1)
+    stored = Judgment.objects.get(assignment=assignment, aspect__key="aesthetic")
+    assert stored.rationale == "warmer light"
+    assert stored.choice == canonical_choice(side="right", swapped=assignment.swapped)
+    assert stored.presented_order == ("BA" if assignment.swapped else "AB")

@@ -32,7 +32,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
-from annotate.models import Annotator, Assignment, Campaign, CampaignWorker, Pair
+from annotate.models import Annotator, Assignment, Campaign, CampaignWorker, Image, Pair, Prompt
 
 LOOKAHEAD = 2  # reservations a worker holds at once: the pair on screen and the preloaded next one
 EXPIRE_BATCH = 200
@@ -131,7 +131,8 @@ def _reserve_one(*, campaign: Campaign, annotator: Annotator, gold: bool, now: d
 
 # Pick the first pair in index order that this worker has not seen and nobody has locked, take a slot
 # while the campaign's current overlap allows it, and insert the assignment: one round trip. The literal
-# is_gold tests let the planner use the partial indexes pair_next / pair_next_gold.
+# is_gold tests let the planner use the partial indexes pair_next / pair_next_gold. It returns what the
+# screen shows of the pair, so showing it needs no second query.
 _RESERVE_SQL = """
 WITH candidate AS (
     SELECT p.id FROM annotate_pair p
@@ -146,22 +147,54 @@ WITH candidate AS (
     UPDATE annotate_pair p SET slots_taken = p.slots_taken + 1
     FROM candidate WHERE p.id = candidate.id {bound}
     RETURNING p.id
+), fresh AS (
+    INSERT INTO annotate_assignment (
+        pair_id, annotator_id, campaign_id, status, swapped, expires_at, created_at, too_fast, skip_reason,
+        gold_total, gold_correct
+    )
+    SELECT taken.id, %(annotator)s, %(campaign)s, %(status)s, %(swapped)s, %(expires_at)s, %(now)s, false, '',
+           0, 0
+    FROM taken
+    RETURNING id, pair_id, created_at
 )
-INSERT INTO annotate_assignment (
-    pair_id, annotator_id, campaign_id, status, swapped, expires_at, created_at, too_fast, skip_reason,
-    gold_total, gold_correct
-)
-SELECT taken.id, %(annotator)s, %(campaign)s, %(status)s, %(swapped)s, %(expires_at)s, %(now)s, false, '', 0, 0
-FROM taken
-RETURNING id, pair_id, created_at
+SELECT fresh.id, fresh.created_at, {pair_columns}
+FROM fresh
+JOIN annotate_pair p ON p.id = fresh.pair_id
+JOIN annotate_prompt pr ON pr.id = p.prompt_id
+JOIN annotate_image ia ON ia.id = p.image_a_id
+JOIN annotate_image ib ON ib.id = p.image_b_id
 """
+# What the labeling screen shows of a freshly reserved pair; other fields load on access.
+_PAIR_FIELDS = ["id", "campaign_id", "prompt_id", "image_a_id", "image_b_id", "is_gold"]
+_PROMPT_FIELDS = ["id", "text"]
+_IMAGE_FIELDS = ["id", "file", "width", "height"]
+_PAIR_COLUMNS = ", ".join(
+    [f"p.{name}" for name in _PAIR_FIELDS]
+    + [f"pr.{name}" for name in _PROMPT_FIELDS]
+    + [f"{alias}.{name}" for alias in ("ia", "ib") for name in _IMAGE_FIELDS]
+)
 _OVERLAP = "(SELECT c.humans_per_pair FROM annotate_campaign c WHERE c.id = %(campaign)s)"
 _RESERVE_REGULAR = _RESERVE_SQL.format(
     pool=f"NOT p.is_gold AND p.slots_taken < {_OVERLAP}",
     order="p.slots_taken DESC, p.id",
     bound=f"AND p.slots_taken < {_OVERLAP}",
+    pair_columns=_PAIR_COLUMNS,
 )
-_RESERVE_GOLD = _RESERVE_SQL.format(pool="p.is_gold", order="p.slots_taken, p.id", bound="")
+_RESERVE_GOLD = _RESERVE_SQL.format(
+    pool="p.is_gold", order="p.slots_taken, p.id", bound="", pair_columns=_PAIR_COLUMNS
+)
+
+
+def _pair_from_row(values: list) -> Pair:
+    """The pair, its prompt and both images from the reservation's row (see _PAIR_COLUMNS)."""
+    alias = connection.alias
+    n_pair, n_prompt, n_image = len(_PAIR_FIELDS), len(_PROMPT_FIELDS), len(_IMAGE_FIELDS)
+    pair = Pair.from_db(alias, _PAIR_FIELDS, values[:n_pair])
+    pair.prompt = Prompt.from_db(alias, _PROMPT_FIELDS, values[n_pair : n_pair + n_prompt])
+    images = values[n_pair + n_prompt :]
+    pair.image_a = Image.from_db(alias, _IMAGE_FIELDS, images[:n_image])
+    pair.image_b = Image.from_db(alias, _IMAGE_FIELDS, images[n_image:])
+    return pair
 
 
 def _reserve_one_statement(
@@ -193,10 +226,10 @@ def _reserve_one_statement(
             continue  # the same worker reserved this pair in a parallel request (two tabs): pick again
         if row is None:
             return None  # no pair left that this worker has not seen and nobody else holds locked
-        assignment_id, pair_id, created_at = row
+        assignment_id, created_at, *pair_row = row
         return Assignment(
             pk=assignment_id,
-            pair_id=pair_id,
+            pair=_pair_from_row(pair_row),
             annotator=annotator,
             campaign=campaign,
             status=Assignment.Status.RESERVED,
@@ -290,11 +323,11 @@ def worker_queue_fill(
         fresh = assignment_reserve(campaign=campaign, annotator=annotator, now=now)
         if fresh is None:
             break
-        held.append(
-            Assignment.objects.select_related("pair__prompt", "pair__image_a", "pair__image_b").get(
+        if connection.vendor != "postgresql":  # there the reservation returned the pair with its images
+            fresh = Assignment.objects.select_related("pair__prompt", "pair__image_a", "pair__image_b").get(
                 pk=fresh.pk
             )
-        )
+        held.append(fresh)
         if quota_left is not None:
             quota_left -= 1
         if len(held) == 1:

@@ -5,14 +5,22 @@ was not handed to anyone else meanwhile. The assignment row is locked first, so 
 retry finds it already submitted and stores nothing more (the Judgment unique constraint is the backstop).
 Choices arrive as the worker saw them (left / tie / right) and are stored in canonical terms (A / B / tie)
 with the order they were presented in.
+
+On PostgreSQL the common case, a pair still reserved to the worker, is one statement: mark the assignment
+submitted (which locks it and re-checks its status, so of two concurrent submits only one gets a row),
+insert the judgments, count the pair and the worker's counters. Anything else (a double submit, an expired
+or skipped reservation, someone else's assignment) finds no row there and takes the general path below,
+which locks, checks and answers with the right refusal.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -34,11 +42,15 @@ class JudgmentInvalid(AssignmentError):
 
 @dataclass
 class SubmitResult:
-    """What happened: `duplicate` is True when this assignment had already been submitted."""
+    """What happened: `duplicate` is True when this assignment had already been submitted.
+
+    `link` is the worker's campaign row with its counters after this submission, where the submission
+    read it anyway (None otherwise).
+    """
 
     assignment: Assignment
     duplicate: bool = False
-    judgments: list[Judgment] = field(default_factory=list)
+    link: CampaignWorker | None = None
 
 
 def canonical_choice(*, side: str, swapped: bool) -> str:
@@ -88,6 +100,18 @@ def judgment_submit(
         raise AssignmentError("Your account cannot submit labels.", status=403)
     if campaign.status != Campaign.Status.ACTIVE:
         raise AssignmentError("This campaign is not open for labeling right now.", status=409)
+    if connection.vendor == "postgresql":
+        stored = _submit_reserved_statement(
+            campaign=campaign,
+            aspects=aspects,
+            assignment_id=assignment_id,
+            annotator=annotator,
+            choices=choices,
+            rationales=rationales,
+            now=now,
+        )
+        if stored is not None:
+            return stored
     with transaction.atomic():
         assignment = (
             Assignment.objects.select_for_update(of=("self",))
@@ -132,11 +156,124 @@ def judgment_submit(
             ]
         )
         Pair.objects.filter(pk=pair.pk).update(slots_submitted=F("slots_submitted") + 1)
-        _campaign_worker_count(campaign=campaign, assignment=assignment, annotator=annotator, now=now)
+        _campaign_worker_count(
+            campaign=campaign, assignment=assignment, annotator=annotator, now=now, gold=pair.is_gold
+        )
         if assignment.too_fast or assignment.gold_total:
             link = CampaignWorker.objects.get(campaign=campaign, annotator=annotator)
             annotator_status_refresh(annotator=annotator, campaign=campaign, link=link)
-    return SubmitResult(assignment=assignment, judgments=judgments)
+    return SubmitResult(assignment=assignment)
+
+
+# One round trip for a pair still reserved to this worker. `answers` holds the form (aspect, side,
+# rationale); sides become canonical A/B/tie here with the assignment's `swapped`, like canonical_choice.
+# The assignment UPDATE re-checks status = 'reserved' after waiting for a concurrent submit's row lock,
+# so a double submit gets no row and nothing else in the statement runs for it. The worker's counters are
+# an upsert, so a worker without an enrolment row yet (a submit without the screen) is counted all the same.
+_CANONICAL = "CASE WHEN v.side = 'tie' THEN 'tie' WHEN (v.side = 'left') <> {swapped} THEN 'A' ELSE 'B' END"
+_SECONDS = "GREATEST(0, EXTRACT(EPOCH FROM %(now)s - COALESCE(a.shown_at, a.created_at)))::float8"
+_LINK_FIELDS = ["id", "campaign_id", "annotator_id", "submitted", "skipped", "too_fast", "seconds_total",
+                "gold_pairs", "gold_answers", "gold_correct", "last_active_at"]  # fmt: skip
+_SUBMIT_SQL = f"""
+WITH answers AS (
+    SELECT * FROM unnest(%(aspect_ids)s::bigint[], %(keys)s::text[], %(sides)s::text[], %(rationales)s::text[])
+        AS v(aspect_id, key, side, rationale)
+), done AS (
+    UPDATE annotate_assignment a SET
+        status = 'submitted', submitted_at = %(now)s, seconds_spent = {_SECONDS},
+        too_fast = {_SECONDS} < %(min_seconds)s,
+        gold_total = CASE WHEN p.is_gold THEN (
+            SELECT count(*) FROM answers v WHERE COALESCE(p.gold_answers ->> v.key, '') <> ''
+        ) ELSE 0 END,
+        gold_correct = CASE WHEN p.is_gold THEN (
+            SELECT count(*) FROM answers v WHERE p.gold_answers ->> v.key = {_CANONICAL.format(swapped="a.swapped")}
+        ) ELSE 0 END
+    FROM annotate_pair p
+    WHERE a.id = %(assignment)s AND a.annotator_id = %(annotator)s AND a.campaign_id = %(campaign)s
+      AND a.status = 'reserved' AND p.id = a.pair_id
+    RETURNING a.id, a.pair_id, a.swapped, a.created_at, a.shown_at, a.expires_at, a.seconds_spent,
+              a.too_fast, a.gold_total, a.gold_correct, p.is_gold
+), judged AS (
+    INSERT INTO annotate_judgment (
+        pair_id, annotator_id, aspect_id, trial, choice, presented_order, rationale, duration_s,
+        template_version, assignment_id, created_at
+    )
+    SELECT done.pair_id, %(annotator)s, v.aspect_id, 1, {_CANONICAL.format(swapped="done.swapped")},
+           CASE WHEN done.swapped THEN 'BA' ELSE 'AB' END, v.rationale, done.seconds_spent, '', done.id, %(now)s
+    FROM done, answers v
+), counted AS (
+    UPDATE annotate_pair p SET slots_submitted = p.slots_submitted + 1 FROM done WHERE p.id = done.pair_id
+), link AS (
+    INSERT INTO annotate_campaignworker AS w (
+        campaign_id, annotator_id, crowd_params, submitted, skipped, too_fast, seconds_total, gold_pairs,
+        gold_answers, gold_correct, started_at, last_active_at
+    )
+    SELECT %(campaign)s, %(annotator)s, '{{}}', 1, 0, done.too_fast::int, done.seconds_spent,
+           done.is_gold::int, done.gold_total, done.gold_correct, %(now)s, %(now)s
+    FROM done
+    ON CONFLICT (campaign_id, annotator_id) DO UPDATE SET
+        submitted = w.submitted + 1, too_fast = w.too_fast + EXCLUDED.too_fast,
+        seconds_total = w.seconds_total + EXCLUDED.seconds_total, gold_pairs = w.gold_pairs + EXCLUDED.gold_pairs,
+        gold_answers = w.gold_answers + EXCLUDED.gold_answers,
+        gold_correct = w.gold_correct + EXCLUDED.gold_correct, last_active_at = EXCLUDED.last_active_at
+    RETURNING {", ".join(f"w.{name}" for name in _LINK_FIELDS)}
+)
+SELECT done.*, link.* FROM done, link
+"""
+
+
+def _submit_reserved_statement(
+    *,
+    campaign: Campaign,
+    aspects: list[Aspect],
+    assignment_id: int,
+    annotator: Annotator,
+    choices: dict[str, str],
+    rationales: dict[str, str],
+    now: datetime,
+) -> SubmitResult | None:
+    """Submit a pair reserved to this worker in one PostgreSQL statement; None when it is not reserved."""
+    params: dict[str, Any] = {
+        "assignment": assignment_id,
+        "annotator": annotator.pk,
+        "campaign": campaign.pk,
+        "now": now,
+        "min_seconds": campaign.min_seconds_per_pair,
+        "aspect_ids": [aspect.pk for aspect in aspects],
+        "keys": [aspect.key for aspect in aspects],
+        "sides": [choices[aspect.key] for aspect in aspects],
+        "rationales": [rationales.get(aspect.key, "").strip() for aspect in aspects],
+    }
+    # Inside a caller's transaction a failed statement must roll back to a savepoint; on its own, one
+    # statement is atomic already and needs no BEGIN/COMMIT round trips.
+    savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with savepoint, connection.cursor() as cursor:
+        cursor.execute(_SUBMIT_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (pk, pair_id, swapped, created_at, shown_at, expires_at, seconds, too_fast, gold_total, gold_correct,
+     _is_gold, *link_row) = row  # fmt: skip
+    assignment = Assignment(
+        pk=pk,
+        pair_id=pair_id,
+        annotator=annotator,
+        campaign=campaign,
+        status=Assignment.Status.SUBMITTED,
+        swapped=swapped,
+        created_at=created_at,
+        shown_at=shown_at,
+        expires_at=expires_at,
+        submitted_at=now,
+        seconds_spent=seconds,
+        too_fast=too_fast,
+        gold_total=gold_total,
+        gold_correct=gold_correct,
+    )
+    link = CampaignWorker.from_db(connection.alias, _LINK_FIELDS, link_row)
+    if too_fast or gold_total:
+        annotator_status_refresh(annotator=annotator, campaign=campaign, link=link)
+    return SubmitResult(assignment=assignment, link=link)
 
 
 def _judgments_build(
@@ -164,13 +301,13 @@ def _judgments_build(
 
 
 def _campaign_worker_count(
-    *, campaign: Campaign, assignment: Assignment, annotator: Annotator, now: datetime
+    *, campaign: Campaign, assignment: Assignment, annotator: Annotator, now: datetime, gold: bool
 ) -> None:
     counters = {
         "submitted": F("submitted") + 1,
         "too_fast": F("too_fast") + int(assignment.too_fast),
         "seconds_total": F("seconds_total") + (assignment.seconds_spent or 0.0),
-        "gold_pairs": F("gold_pairs") + int(assignment.pair.is_gold),
+        "gold_pairs": F("gold_pairs") + int(gold),
         "gold_answers": F("gold_answers") + assignment.gold_total,
         "gold_correct": F("gold_correct") + assignment.gold_correct,
         "last_active_at": now,
