@@ -34,6 +34,11 @@ class IntervalRow:
     note: str = ""
 
 
+def _shorten(text: str, limit: int) -> str:
+    """The text, or its first characters and an ellipsis: a cut name must not pass for another name."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -187,13 +192,15 @@ def leaderboard_chart(
     body = []
     for k, s in enumerate(series):  # legend
         body.append(f'<circle cx="{label_w + 10 + 150 * k}" cy="12" r="5" fill="{s.colour}"/>')
-        body.append(f'<text x="{label_w + 20 + 150 * k}" y="16">{escape(s.name[:20])}</text>')
+        body.append(f'<text x="{label_w + 20 + 150 * k}" y="16">{escape(_shorten(s.name, 20))}</text>')
     body += _vertical_grid(x, low_d, high_d, top=top, bottom=height - 20, label_y=height - 6, zero_dash="3 3")
     for g, (gen_id, name) in enumerate(generators):
         y0 = top + band * g
         if g % 2 == 0:
             body.append(f'<rect x="0" y="{y0}" width="{width}" height="{band}" fill="#fafbfc"/>')
-        body.append(f'<text x="8" y="{y0 + band / 2 + 4}" fill="{INK}">{escape(name[:26])}</text>')
+        body.append(
+            f'<text x="8" y="{y0 + band / 2 + 4}" fill="{INK}"><title>{escape(name)}</title>{escape(_shorten(name, 26))}</text>'
+        )
         for k, s in enumerate(series):
             if gen_id not in s.rows:
                 continue
@@ -245,7 +252,7 @@ def rank_scatter(
     )
     for k, s in enumerate(series):
         body.append(f'<circle cx="{margin + size + 18}" cy="{20 + 18 * k}" r="5" fill="{s.colour}"/>')
-        body.append(f'<text x="{margin + size + 28}" y="{24 + 18 * k}">{escape(s.name[:18])}</text>')
+        body.append(f'<text x="{margin + size + 28}" y="{24 + 18 * k}">{escape(_shorten(s.name, 18))}</text>')
         for gen_id, (strength, _low, _high) in s.rows.items():
             if gen_id not in human:
                 continue
@@ -255,7 +262,11 @@ def rank_scatter(
                 f"<title>{escape(names.get(gen_id, str(gen_id)))}: human {human[gen_id]:.2f}, {escape(s.name)} {strength:.2f}</title></circle>"
             )
             if k == 0:
+                # Labels point inwards (left of points in the right half) so they stay inside the plot.
+                right_half = cx > margin + size / 2
+                x, anchor = (cx - 7, "end") if right_half else (cx + 7, "start")
+                label = escape(_shorten(names.get(gen_id, ""), 24))
                 body.append(
-                    f'<text x="{cx + 7:.1f}" y="{cy - 6:.1f}" font-size="10" fill="{MUTED}">{escape(names.get(gen_id, "")[:14])}</text>'
+                    f'<text x="{x:.1f}" y="{cy - 6:.1f}" font-size="10" fill="{MUTED}" text-anchor="{anchor}">{label}</text>'
                 )
     return _svg(width, height, title, body)

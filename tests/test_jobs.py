@@ -138,7 +138,14 @@ def test_generation_job_mixes_in_fidelity_gold_pairs_from_two_demo_generators(as
     job = Job.objects.create(kind=Job.Kind.GENERATE, campaign=campaign, params=params)
     assert job_run(job_id=job.pk) == Job.Status.SUCCEEDED
     result = fresh(job.pk).result
-    assert result["images_created"] == 4 and result["pairs_created"] == 2 and result["gold_pairs"] == 2
+    # Seeds derive from prompt ids, which depend on what ran before in the test database: when both
+    # generators happen to render a prompt without defects the two PNGs are identical and stored once
+    # (sha256), so 3 or 4 images, 1 or 2 pairs.
+    rendered = Image.objects.filter(generator__in=generators)
+    assert result["images_created"] == rendered.count() in (3, 4)
+    assert result["pairs_created"] == Pair.objects.filter(campaign=campaign, is_gold=False).count()
+    assert result["pairs_created"] == result["images_created"] - 2
+    assert result["gold_pairs"] == 2
     gold = list(Pair.objects.filter(campaign=campaign, is_gold=True).select_related("image_a", "image_b"))
     assert len(gold) == 2
     for pair in gold:
