@@ -22,6 +22,7 @@ urlpatterns = [
     path("jobs/<int:pk>/", pipeline_views.job_detail, name="job-detail"),
     path("jobs/<int:pk>/cancel/", pipeline_views.job_cancel_view, name="job-cancel"),
     path("campaigns/<slug:slug>/generate/", generation_views.campaign_generate, name="campaign-generate"),
+    path("generators/", generation_views.generator_list, name="generator-list"),
     path("prompts/import/", generation_views.prompt_import, name="prompt-import"),
     path("prompts/polish/", generation_views.polish_launch, name="prompt-polish"),
     path("ai/judges/", annotation_views.judge_list, name="ai-judges"),

@@ -12,8 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from annotate.models import Campaign, Generator, Image
 from annotate.permissions import admin_required
 from annotate.services.pairs import CORRUPTED_GENERATOR, fidelity_gold_pairs_create
+from pipeline.generation.diffusers_backend import DTYPES
 from pipeline.models import AIJudgeConfig, validate_env_var_name
-from pipeline.services.generation import PAIR_STRATEGIES, generation_start
+from pipeline.services.generation import PAIR_STRATEGIES, generation_start, generator_register
 from pipeline.services.polish import polish_start
 from pipeline.services.prompt_import import FORMATS, PromptImportError, prompts_import
 
@@ -36,6 +37,45 @@ class GenerateForm(forms.Form):
     seed = forms.IntegerField(min_value=0, initial=0, help_text="The same seed reproduces the same images.")
     pair_strategy = forms.ChoiceField(choices=[(s, PAIR_STRATEGY_LABELS[s]) for s in PAIR_STRATEGIES])
     pairs_per_prompt = forms.IntegerField(min_value=1, required=False, help_text="For the random sample.")
+
+
+class GeneratorRegisterForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    model_id = forms.CharField(
+        max_length=500,
+        label="Hub id or local path",
+        help_text="For example stable-diffusion-v1-5/stable-diffusion-v1-5, or /models/sdxl on the GPU worker.",
+    )
+    scheduler = forms.CharField(
+        required=False,
+        help_text="A diffusers scheduler class, e.g. EulerDiscreteScheduler; empty keeps the model's.",
+    )
+    steps = forms.IntegerField(min_value=1, max_value=1000, initial=30)
+    guidance_scale = forms.FloatField(min_value=0, max_value=50, initial=7.5, label="Guidance scale")
+    width = forms.IntegerField(
+        min_value=8, required=False, help_text="A multiple of 8; empty: the model's size."
+    )
+    height = forms.IntegerField(
+        min_value=8, required=False, help_text="A multiple of 8; empty: the model's size."
+    )
+    dtype = forms.ChoiceField(choices=[(d, d) for d in DTYPES], initial="float16", label="Dtype")
+    device = forms.CharField(initial="cuda", help_text="cpu, cuda or cuda:N (where the GPU worker runs it).")
+    negative_prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def params(self) -> dict[str, Any]:
+        """The Generator.params of the cleaned form."""
+        keys = (
+            "scheduler",
+            "steps",
+            "guidance_scale",
+            "width",
+            "height",
+            "dtype",
+            "device",
+            "negative_prompt",
+        )
+        return {key: self.cleaned_data[key] for key in keys}
 
 
 class GoldPairsForm(forms.Form):
@@ -176,3 +216,25 @@ def polish_launch(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Started polish job {job.pk}.")
             return redirect("job-detail", pk=job.pk)
     return render(request, "pipeline/generation/polish.html", {"form": form})
+
+
+@admin_required
+def generator_list(request: HttpRequest) -> HttpResponse:
+    """The generators, and a form that registers a diffusers pipeline with checked parameters."""
+    form = GeneratorRegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            generator = generator_register(
+                name=data["name"],
+                model_id=data["model_id"],
+                params=form.params(),
+                description=data["description"],
+            )
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Registered generator {generator.name}.")
+            return redirect("generator-list")
+    generators = Generator.objects.order_by("kind", "name")
+    return render(request, "pipeline/generation/generators.html", {"form": form, "generators": generators})

@@ -240,3 +240,48 @@ def test_generate_page_starts_a_job(client, tiny_generator):
         url, {"generators": [], "images_per_prompt": 2, "batch_size": 2, "pair_strategy": "all"}
     )
     assert invalid.status_code == 200 and Job.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_generators_page_registers_a_local_pipeline_with_checked_parameters(client, tiny_model_path):
+    url = reverse("generator-list")
+    client.force_login(UserFactory())
+    assert client.get(url).status_code == 403
+    client.force_login(AdminFactory())
+    fields = {
+        "name": "tiny-euler",
+        "model_id": tiny_model_path,
+        "scheduler": "EulerDiscreteScheduler",
+        "steps": 2,
+        "guidance_scale": 3.0,
+        "width": TINY_IMAGE_SIZE,
+        "height": TINY_IMAGE_SIZE,
+        "dtype": "float32",
+        "device": "cpu",
+        "negative_prompt": "blurry",
+    }
+    bad = {
+        "scheduler": ("NoSuchScheduler", "unknown scheduler"),
+        "width": (100, "multiple of 8"),
+        "dtype": ("float8", "Select a valid choice"),
+        "device": ("tpu", "device must be"),
+        "steps": (0, "greater than or equal to 1"),
+        "guidance_scale": ("strong", "Enter a number"),
+    }
+    for name, (value, message) in bad.items():
+        page = client.post(url, {**fields, name: value})
+        assert page.status_code == 200 and message.lower() in page.content.decode().lower(), name
+    assert not Generator.objects.exists()
+
+    assert client.post(url, fields).status_code == 302
+    generator = Generator.objects.get(name="tiny-euler")
+    assert (generator.kind, generator.model_id) == (Generator.Kind.DIFFUSERS, tiny_model_path)
+    assert generator.params == {k: v for k, v in fields.items() if k not in ("name", "model_id")}
+    spec = generator_spec(generator)
+    assert (spec.scheduler, spec.num_inference_steps, spec.negative_prompt) == (
+        "EulerDiscreteScheduler",
+        2,
+        "blurry",
+    )
+    assert "exists already" in client.post(url, fields).content.decode()
+    assert "tiny-euler" in client.get(url).content.decode()

@@ -143,7 +143,8 @@ def _looks_like_path(model: str) -> bool:
     return os.path.isabs(model) or model.startswith((".", "~")) or model.count("/") > 1
 
 
-def _scheduler_class(name: str) -> Any:
+def scheduler_class(name: str) -> Any:
+    """The diffusers scheduler class of this name; ValueError listing the known names otherwise."""
     import diffusers
 
     candidate = getattr(diffusers, name, None)
@@ -166,7 +167,7 @@ def load_pipeline(spec: GeneratorSpec, *, local_files_only: bool | None = None) 
     from diffusers import AutoPipelineForText2Image
 
     # Validate the scheduler name before spending time on loading weights.
-    scheduler_class = _scheduler_class(spec.scheduler) if spec.scheduler else None
+    scheduler = scheduler_class(spec.scheduler) if spec.scheduler else None
     if local_files_only is None:
         local_files_only = _hub_offline_by_env()
     source = os.path.expanduser(spec.model)
@@ -180,8 +181,8 @@ def load_pipeline(spec: GeneratorSpec, *, local_files_only: bool | None = None) 
         if not _is_unavailable_error(exc):
             raise
         raise ModelNotAvailableError(spec.model, _unavailable_reason(source, local_files_only, exc)) from exc
-    if scheduler_class is not None:
-        pipe.scheduler = scheduler_class.from_config(pipe.scheduler.config)
+    if scheduler is not None:
+        pipe.scheduler = scheduler.from_config(pipe.scheduler.config)
     pipe = pipe.to(spec.device)
     # Progress bars go to stderr once per call; a worker reports progress through its Job row instead.
     pipe.set_progress_bar_config(disable=True)

@@ -75,6 +75,27 @@ def generator_spec(generator: Generator) -> GeneratorSpec:
         raise ValueError(f"generator {generator.name!r}: {exc}") from exc
 
 
+def generator_register(
+    *, name: str, model_id: str, params: dict[str, Any], description: str = "", check_scheduler: bool = True
+) -> Generator:
+    """Register a diffusers generator (hub id or local path); every parameter is checked before it is saved."""
+    name, model_id = name.strip(), model_id.strip()
+    if not name:
+        raise ValueError("a generator needs a name")
+    if Generator.objects.filter(name=name).exists():
+        raise ValueError(f"a generator named {name!r} exists already")
+    params = {key: value for key, value in params.items() if value not in (None, "")}
+    generator = Generator(name=name, kind=Generator.Kind.DIFFUSERS, model_id=model_id, params=params)
+    spec = generator_spec(generator)  # unknown keys, dtype, device, steps, sizes: ValueError
+    if check_scheduler and spec.scheduler:
+        from pipeline.generation.diffusers_backend import scheduler_class
+
+        scheduler_class(spec.scheduler)  # imports diffusers: an unknown name is refused here, not on the GPU
+    generator.description = description
+    generator.save()
+    return generator
+
+
 def _png(picture: Any) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=False)
