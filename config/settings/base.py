@@ -102,10 +102,13 @@ MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media"))
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
     _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "config.storage.PublicEndpointS3Storage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
             "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
+            # Where browsers fetch images when it differs from where the app reaches the store (MinIO in
+            # docker-compose: minio:9000 inside, localhost:9000 outside). Empty: the same endpoint.
+            "public_endpoint_url": env("AWS_S3_PUBLIC_ENDPOINT_URL", default=None),
             "region_name": env("AWS_S3_REGION_NAME", default=None),
             # Keys are read by boto3 from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment.
             "querystring_auth": env.bool("AWS_QUERYSTRING_AUTH", default=True),
