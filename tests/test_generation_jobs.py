@@ -17,7 +17,7 @@ from annotate.services.pairs import CORRUPTED_GENERATOR, fidelity_gold_pairs_cre
 from annotate.services.prompts import prompt_get_or_create
 from pipeline.generation import diffusers_backend
 from pipeline.generation.testing import TINY_IMAGE_SIZE, build_tiny_sd_pipeline
-from pipeline.jobs import job_cancel
+from pipeline.jobs import job_cancel, job_run
 from pipeline.models import Job
 from pipeline.services.generation import generation_start, generator_spec
 from tests.factories import AdminFactory, CampaignFactory, GeneratorFactory, ImageFactory, UserFactory
@@ -70,7 +70,12 @@ def test_diffusers_job_stores_seeded_images_reproducibly_and_reruns_create_nothi
     assert job.queue == "gpu"
     done = finished(job)
     assert done.status == Job.Status.SUCCEEDED, done.error + done.log
-    assert done.result == {"images_created": 6, "images_skipped": 0, "pairs_created": 6}
+    assert done.result == {
+        "images_created": 6,
+        "images_skipped": 0,
+        "images_identical": 0,
+        "pairs_created": 6,
+    }
     assert (done.progress_done, done.progress_total) == (6, 6)
     assert "6 images in 2 batches" in done.log
     image = Image.objects.order_by("pk").first()
@@ -80,7 +85,12 @@ def test_diffusers_job_stores_seeded_images_reproducibly_and_reruns_create_nothi
     assert len({i.sha256 for i in Image.objects.all()}) == 6  # six different pictures
 
     again = finished(generation_start(**start, seed=11))
-    assert again.result == {"images_created": 0, "images_skipped": 6, "pairs_created": 0}
+    assert again.result == {
+        "images_created": 0,
+        "images_skipped": 6,
+        "images_identical": 0,
+        "pairs_created": 0,
+    }
     assert Image.objects.count() == 6 and Pair.objects.count() == 6
 
     # The same seeds and settings give identical pixels. (Another batch size may change the last bit of a
@@ -285,3 +295,19 @@ def test_generators_page_registers_a_local_pipeline_with_checked_parameters(clie
     )
     assert "exists already" in client.post(url, fields).content.decode()
     assert "tiny-euler" in client.get(url).content.decode()
+
+
+@pytest.mark.django_db
+def test_byte_identical_images_are_stored_once_and_the_log_says_so():
+    campaign = CampaignFactory()
+    campaign.prompts.set([prompt_get_or_create(text="two red circles above a blue square")[0]])
+    clean = [
+        GeneratorFactory(kind=Generator.Kind.DEMO, params={"defect_rate": 0, "size": 64}) for _ in range(2)
+    ]
+    job = generation_start(campaign=campaign, generators=clean, images_per_prompt=2)
+    assert job_run(job_id=job.pk) == Job.Status.SUCCEEDED
+    done = fresh(job.pk)
+    # Without defects both demo generators draw the same scene for a (prompt, seed): stored once.
+    assert (done.result["images_created"], done.result["images_identical"]) == (2, 2)
+    assert "2 came out byte-identical to a stored image" in done.log
+    assert Image.objects.count() == 2

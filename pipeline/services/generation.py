@@ -111,7 +111,7 @@ def _run_demo(
         _, was_created = image_ingest(
             data=data, generator=generator, prompt=prompt, seed=seed, params=record, filename="demo.png"
         )
-        counts["created"] += int(was_created)
+        counts["created" if was_created else "identical"] += 1
         ctx.advance()
 
 
@@ -141,7 +141,7 @@ def _run_diffusers(
                 params={**recorded, "seed": seed},
                 filename="generated.png",
             )
-            counts["created"] += int(was_created)
+            counts["created" if was_created else "identical"] += 1
         ctx.advance(len(batch))
 
     summary = generate_all(
@@ -190,7 +190,7 @@ def generation_job(ctx: JobContext) -> dict[str, Any]:
     if skipped:
         remaining = sum(len(todo) for todo in missing.values())
         ctx.log(f"{skipped} images exist already; generating the other {remaining}")
-    counts = {"created": 0}
+    counts = {"created": 0, "identical": 0}
     for generator in generators:
         todo = missing[generator.pk]
         if not todo:
@@ -209,8 +209,18 @@ def generation_job(ctx: JobContext) -> dict[str, Any]:
         seed=base_seed,
     )
     created = counts["created"]
-    ctx.log(f"created {created} images, skipped {skipped} existing, built {new_pairs} new pairs")
-    result = {"images_created": created, "images_skipped": skipped, "pairs_created": new_pairs}
+    identical = (
+        f", {counts['identical']} came out byte-identical to a stored image and were not stored again"
+        if counts["identical"]
+        else ""
+    )
+    ctx.log(f"created {created} images, skipped {skipped} existing{identical}, built {new_pairs} new pairs")
+    result = {
+        "images_created": created,
+        "images_skipped": skipped,
+        "images_identical": counts["identical"],
+        "pairs_created": new_pairs,
+    }
     gold_count = int(ctx.params.get("fidelity_gold_pairs") or 0)
     if gold_count > 0:
         gold = fidelity_gold_pairs_create(campaign=campaign, count=gold_count, seed=base_seed)
