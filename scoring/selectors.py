@@ -87,6 +87,7 @@ class PairArrays:
     gen_b: np.ndarray
     generator_ids: np.ndarray
     gold: dict[str, np.ndarray]  # aspect key -> per-item gold choice, -1 where not gold
+    is_gold: np.ndarray  # bool per item: gold pairs are checks on judges, not generator comparisons
 
 
 def _judgment_sql(flt: JudgmentFilter) -> str:
@@ -211,14 +212,16 @@ def pair_arrays(*, pair_ids: np.ndarray, campaign_ids: Sequence[int]) -> PairArr
         "id", "gold_answers"
     )
     codes = {"A": 0, "tie": 1, "B": 2}
+    is_gold = np.zeros(pair_ids.size, dtype=bool)
     for pair_id, answers in gold_rows:
         index = int(np.searchsorted(pair_ids, pair_id))
         if index >= pair_ids.size or pair_ids[index] != pair_id:
             continue  # a gold pair nobody judged under this filter
+        is_gold[index] = True
         for key, answer in (answers or {}).items():
             if answer in codes:
                 gold.setdefault(key, np.full(pair_ids.size, -1, dtype=np.int64))[index] = codes[answer]
-    return PairArrays(gen_a=gen_a, gen_b=gen_b, generator_ids=generator_ids, gold=gold)
+    return PairArrays(gen_a=gen_a, gen_b=gen_b, generator_ids=generator_ids, gold=gold, is_gold=is_gold)
 
 
 def annotators_by_id(ids: Sequence[int]) -> dict[int, Annotator]:

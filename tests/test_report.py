@@ -190,10 +190,13 @@ def test_report_figures_equal_scoring_stats_and_reference_libraries(aspects):
         for p in campaign.pairs.select_related("image_a", "image_b")
     }
     gen_ids = sorted({g for pair in pair_gens.values() for g in pair})
-    gen_a = np.array([gen_ids.index(pair_gens[r.pair_id][0]) for r in human_rows])
-    gen_b = np.array([gen_ids.index(pair_gens[r.pair_id][1]) for r in human_rows])
-    outcome = np.array([CODES[r.choice] for r in human_rows])
-    human_items = np.array([index[r.pair_id] for r in human_rows])
+    # Gold pairs check judges, not generators: leaderboards leave them out.
+    ranked_rows = [r for r in human_rows if not r.pair.is_gold]
+    assert len(ranked_rows) < len(human_rows)
+    gen_a = np.array([gen_ids.index(pair_gens[r.pair_id][0]) for r in ranked_rows])
+    gen_b = np.array([gen_ids.index(pair_gens[r.pair_id][1]) for r in ranked_rows])
+    outcome = np.array([CODES[r.choice] for r in ranked_rows])
+    human_items = np.array([index[r.pair_id] for r in ranked_rows])
     strengths = bradley_terry(gen_a, gen_b, outcome, n_generators=len(gen_ids))
     board = bradley_terry_leaderboard(
         gen_a,

@@ -164,9 +164,11 @@ def test_every_figure_equals_brute_force_and_reference_libraries(aspects):
         boards = got["leaderboards"]
         gen_ids = sorted({g["id"] for g in report["generators"]})
 
-        human_strength = strengths_of([r for r in rows if r.annotator.kind == "human"], gen_ids)
+        # Gold pairs check judges, not generators: leaderboards leave them out.
+        ranked = [r for r in rows if not r.pair.is_gold]
+        human_strength = strengths_of([r for r in ranked if r.annotator.kind == "human"], gen_ids)
         for board in boards["ai"]:
-            judge_rows = [r for r in rows if r.annotator_id == board["judge"]["id"]]
+            judge_rows = [r for r in ranked if r.annotator_id == board["judge"]["id"]]
             expected = strengths_of(judge_rows, gen_ids)
             for g in board["generators"]:
                 assert g["strength"] == pytest.approx(expected[g["generator_id"]], abs=1e-9)

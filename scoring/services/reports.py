@@ -350,8 +350,11 @@ def _aspect_report(
         )
         human_report["fleiss_kappa_note"] = ""
 
+    # Gold pairs (often an image against a corrupted copy of itself) test judges; they say nothing about
+    # how generators compare, so leaderboards leave them out.
+    ranked = ~pairs.is_gold[item]
     human_item_gen = item_comparison_columns(
-        pairs.gen_a, pairs.gen_b, item[human], choice[human], n_generators=n_generators
+        pairs.gen_a, pairs.gen_b, item[human & ranked], choice[human & ranked], n_generators=n_generators
     )[0]
     leaderboards: dict[str, Any] = {"human": _leaderboard_target(pending, human_item_gen), "ai": []}
 
@@ -401,7 +404,7 @@ def _aspect_report(
         ai_reports.append(entry)
 
         ai_item_gen = item_comparison_columns(
-            pairs.gen_a, pairs.gen_b, item[mine], choice[mine], n_generators=n_generators
+            pairs.gen_a, pairs.gen_b, item[mine & ranked], choice[mine & ranked], n_generators=n_generators
         )[0]
         board = _leaderboard_target(pending, ai_item_gen)
         board["judge"] = {"id": annotator.pk, "name": annotator.name}
