@@ -199,6 +199,7 @@ def test_workers_cannot_post_without_csrf_token(aspects):
     assert Judgment.objects.count() == 0
 
 
+@pytest.mark.skipif("os.environ.get('DATABASE_URL', '').startswith('sqlite')", reason="PostgreSQL statements")
 def test_a_labeling_cycle_takes_few_database_round_trips(client, aspects, settings):
     """Next pair: user with annotator, enrolment, held pairs. Submit: user, one statement storing the set,
     held pairs, marking the next pair shown, one statement reserving a fresh pair with its images."""
@@ -231,7 +232,7 @@ def test_submit_counts_a_worker_who_has_no_enrolment_row_yet(aspects):
     campaign = campaign_with_pairs(2)
     worker = HumanAnnotatorFactory()
     assignment = assignment_reserve(campaign=campaign, annotator=worker)
-    result = judgment_submit(
+    judgment_submit(
         campaign=campaign,
         aspects=list(campaign.aspects.order_by("order", "key")),
         assignment_id=assignment.pk,
@@ -240,7 +241,7 @@ def test_submit_counts_a_worker_who_has_no_enrolment_row_yet(aspects):
         rationales={"aesthetic": "  warmer light  "},
     )
     link = CampaignWorker.objects.get(campaign=campaign, annotator=worker)
-    assert (link.submitted, result.link.submitted) == (1, 1)
+    assert link.submitted == 1
     stored = Judgment.objects.get(assignment=assignment, aspect__key="aesthetic")
     assert stored.rationale == "warmer light"
     assert stored.choice == canonical_choice(side="right", swapped=assignment.swapped)

@@ -30,3 +30,10 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # costs a PostgreSQL process fork and authentication. 0 closes after each request.
 # https://docs.djangoproject.com/en/5.2/ref/databases/#persistent-connections
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+
+# Server-side parameter binding and prepared statements: psycopg prepares a statement once a connection has
+# run it prepare_threshold times, so PostgreSQL stops parsing and planning the labeling queries on every
+# request. Turn both off (DJANGO_DB_PREPARED_STATEMENTS=false) behind a transaction-mode connection pooler.
+# https://docs.djangoproject.com/en/5.2/ref/databases/#server-side-parameters-binding
+if env.bool("DJANGO_DB_PREPARED_STATEMENTS", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
