@@ -31,14 +31,22 @@ def image_seed(*, base_seed: int, prompt_id: int, index: int) -> int:
     return int.from_bytes(digest[:8], "big") & ((1 << 62) - 1)
 
 
+def demo_draw_seed(*, seed: int, generator_id: int) -> int:
+    """The seed a demo generator draws an image with: the image seed mixed with the generator."""
+    return image_seed(base_seed=seed, prompt_id=-generator_id, index=-1)
+
+
 def _render_demo(*, generator: Generator, prompt: Prompt, seed: int) -> tuple[bytes, dict[str, Any]]:
     from pipeline.generation import demo
 
     options = generator.params or {}
-    rng = random.Random(seed)
+    # Diffusers generators share seeds on purpose (same starting noise across models); two demo
+    # generators would then draw byte-identical scenes, so each one draws from its own seed stream.
+    draw_seed = demo_draw_seed(seed=seed, generator_id=generator.pk)
+    rng = random.Random(draw_seed)
     defects = demo.sample_defects(rng, p=float(options.get("defect_rate", 0.12)))
     size = int(options.get("size", 256))
-    picture, record = demo.render_with_record(prompt.text, seed=seed, defects=defects, size=size)
+    picture, record = demo.render_with_record(prompt.text, seed=draw_seed, defects=defects, size=size)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=False)
     return buffer.getvalue(), {"generator": "demo", "size": size, **record}
