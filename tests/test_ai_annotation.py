@@ -354,3 +354,25 @@ def test_cancelling_mid_batch_keeps_unsent_calls_pending(worker, aspects, api_ke
     succeeded = calls.filter(status=AICall.Status.SUCCEEDED).count()
     assert 2 <= succeeded < 12 and calls.filter(status=AICall.Status.PENDING).count() == 12 - succeeded
     assert Judgment.objects.filter(ai_call__job=job).count() == succeeded * 4
+
+
+@pytest.mark.django_db
+def test_the_simulated_judge_prefers_the_original_on_fidelity_gold_pairs(aspects):
+    from annotate.models import Generator
+    from annotate.services.campaigns import DEMO_GENERATOR, demo_campaign_seed
+    from annotate.services.pairs import fidelity_gold_pairs_create
+    from pipeline.services.generation import generation_start
+
+    campaign = demo_campaign_seed(n_prompts=3)
+    demo = Generator.objects.get(name=DEMO_GENERATOR)
+    generated = generation_start(campaign=campaign, generators=[demo], images_per_prompt=2)
+    assert job_run(job_id=generated.pk) == Job.Status.SUCCEEDED
+    gold = fidelity_gold_pairs_create(campaign=campaign, count=3, seed=1)
+    assert len(gold) == 3
+    judge = AIJudgeConfigFactory(options={"flip_probability": 0.0, "seed": 1})
+    job = annotation_start(campaign=campaign, judge_config=judge, selection="all")
+    assert job_run(job_id=job.pk) == Job.Status.SUCCEEDED
+    fidelity = Judgment.objects.filter(pair__in=gold, aspect__key="fidelity", annotator__ai_config=judge)
+    assert fidelity.count() == 3
+    for judgment in fidelity:
+        assert judgment.choice == judgment.pair.gold_answers["fidelity"]

@@ -215,6 +215,9 @@ def test_pair_strategies_and_fidelity_gold_pairs():
         assert pair.gold_answers == {"fidelity": "A" if pair.image_a_id == original.pk else "B"}
         copy = pair.image_b if original == pair.image_a else pair.image_a
         assert copy.params["source_image_id"] == original.pk and copy.prompt == prompt
+        # Recorded as a defect, so the simulated judge (and reports by defect) see the damage.
+        expected = {"blur": "blur", "noise": "noise", "blocks": "artefacts"}[copy.params["corruption"]]
+        assert expected in copy.params["defects"]
     assert [p.pk for p in fidelity_gold_pairs_create(campaign=campaign, count=2, seed=3)] == [
         p.pk for p in gold
     ]

@@ -84,6 +84,10 @@ def pair_gold_set(*, pair: Pair, answers: dict | None) -> Pair:
     return pair
 
 
+# What each corruption looks like to a judge, named like the demo generator's recorded defects.
+CORRUPTION_DEFECTS = {"blur": "blur", "noise": "noise", "blocks": "artefacts"}
+
+
 def image_corrupt(*, data: bytes, corruption: str, seed: int = 0) -> bytes:
     """A visibly damaged PNG copy of an image: gaussian blur, pixel noise, or 8x8 blocks."""
     import numpy as np
@@ -151,7 +155,14 @@ def fidelity_gold_pairs_create(
             data=damaged,
             generator=generator,
             prompt=original.prompt,
-            params={"corruption": corruption, "source_image_id": original.pk},
+            params={
+                "corruption": corruption,
+                "source_image_id": original.pk,
+                # The copy has the original's defects plus the one we added, in the demo generator's terms.
+                "defects": sorted(
+                    {*(original.params or {}).get("defects", []), CORRUPTION_DEFECTS[corruption]}
+                ),
+            },
             filename="corrupted.png",
         )
         if copy.pk == original.pk:  # cannot happen with noise, but a pair needs two images
