@@ -36,4 +36,6 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60
 # request. Turn both off (DJANGO_DB_PREPARED_STATEMENTS=false) behind a transaction-mode connection pooler.
 # https://docs.djangoproject.com/en/5.2/ref/databases/#server-side-parameters-binding
 if env.bool("DJANGO_DB_PREPARED_STATEMENTS", default=True):
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"server_side_binding": True, "prepare_threshold": 5}
+    )
