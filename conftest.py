@@ -55,6 +55,6 @@ def worker(purged_queues, celery_worker):
 @pytest.fixture
 def aspects(db):
     """The four default aspects (transactional tests flush the rows the data migration seeded)."""
-    from annotate.services.aspects import aspects_ensure_defaults
+    from pipeline.services.aspects import aspects_ensure_defaults
 
     return aspects_ensure_defaults()

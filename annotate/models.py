@@ -206,7 +206,11 @@ class Pair(models.Model):
 
 
 class Annotator(models.Model):
-    """Anyone or anything that labels: a human (user account) or an AI judge configuration."""
+    """Anyone or anything that labels: a human (a user account) or an AI judge.
+
+    An AI annotator is pointed at by its configuration (``pipeline.AIJudgeConfig.annotator``, reverse
+    accessor ``ai_judge``), so this app needs nothing from the layers above it.
+    """
 
     class Kind(models.TextChoices):
         HUMAN = "human", "Human"
@@ -222,9 +226,6 @@ class Annotator(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="annotator"
     )
-    ai_config = models.OneToOneField(
-        "pipeline.AIJudgeConfig", null=True, blank=True, on_delete=models.PROTECT, related_name="annotator"
-    )
     platform = models.CharField(max_length=16, blank=True, help_text="prolific, mturk, or empty")
     external_id = models.CharField(max_length=128, blank=True, help_text="The crowd platform's worker id.")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE, db_index=True)
@@ -234,9 +235,11 @@ class Annotator(models.Model):
 
     class Meta:
         constraints = [
+            # A human is a user account; anything else is linked from the layer that defines it (an AI
+            # judge configuration's or a reward model's `annotator` field), never from here.
             models.CheckConstraint(
-                condition=(Q(kind="human") & Q(ai_config__isnull=True) & Q(user__isnull=False))
-                | (Q(kind="ai") & Q(ai_config__isnull=False) & Q(user__isnull=True)),
+                condition=(Q(kind="human") & Q(user__isnull=False))
+                | (~Q(kind="human") & Q(user__isnull=True)),
                 name="annotator_kind_matches_link",
             ),
             models.UniqueConstraint(
@@ -352,6 +355,9 @@ class Judgment(models.Model):
     assignment = models.ForeignKey(
         Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgments"
     )
+    # The one link from annotate to an upper layer, kept on purpose: each AI judgment points at the MLLM
+    # call that produced it (audit trail), and a join table would cost the recorder a second insert. It is
+    # a string reference (no import), so the layering of the code is untouched.
     ai_call = models.ForeignKey(
         "pipeline.AICall", null=True, blank=True, on_delete=models.SET_NULL, related_name="judgments"
     )

@@ -1,18 +1,24 @@
-"""Routes for labeling (crowd entry, labeling screen) and the admin's worker controls."""
+"""Routes of annotate's pages (namespace "annotate"): sign-in, dashboard, campaigns, crowd entry, labeling."""
 
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from annotate import label_views, views
+from annotate.views import auth, campaigns, labeling
 
+app_name = "annotate"
 urlpatterns = [
-    path("c/<slug:slug>/start", label_views.crowd_start, name="crowd-start"),
-    path("c/<slug:slug>/label/", label_views.label, name="label"),
-    path("c/<slug:slug>/label/<int:assignment_id>/submit", label_views.label_submit, name="label-submit"),
-    path("c/<slug:slug>/label/<int:assignment_id>/skip", label_views.label_skip, name="label-skip"),
-    path("c/<slug:slug>/done/", label_views.label_done, name="label-done"),
+    path("", campaigns.home, name="home"),
+    path("login/", auth.RateLimitedLoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("campaigns/<slug:slug>/", campaigns.campaign_detail, name="campaign-detail"),
     path(
         "campaigns/<slug:slug>/workers/<int:annotator_id>/status",
-        views.worker_status,
+        campaigns.worker_status,
         name="campaign-worker-status",
     ),
+    path("c/<slug:slug>/start", labeling.crowd_start, name="crowd-start"),
+    path("c/<slug:slug>/label/", labeling.label, name="label"),
+    path("c/<slug:slug>/label/<int:assignment_id>/submit", labeling.label_submit, name="label-submit"),
+    path("c/<slug:slug>/label/<int:assignment_id>/skip", labeling.label_skip, name="label-skip"),
+    path("c/<slug:slug>/done/", labeling.label_done, name="label-done"),
 ]

@@ -1,7 +1,7 @@
 """Benchmark an AI annotation job through the whole Django path: rows in, calls out, rows written.
 
 The loopback OpenAI server runs in a child process with a fixed latency; the job handler runs in this
-process through ``pipeline.jobs.job_run`` exactly as a worker runs it: AICall rows created in one bulk
+process through ``core.jobs.job_run`` exactly as a worker runs it: AICall rows created in one bulk
 insert, requests built lazily from rows, demo images read from disk and encoded by the executor, answers
 parsed, and every result written in its own transaction (AICall update + judgments + job progress).
 
@@ -46,10 +46,10 @@ def setup_django(database_url: str, media_root: str) -> None:
 def demo_campaign(min_pairs: int):  # noqa: ANN201 - Django models are imported after setup
     """The demo campaign with at least ``min_pairs`` pairs (4 images per prompt: 6 pairs a prompt)."""
     from annotate.models import Generator
-    from annotate.services.aspects import aspects_ensure_defaults
-    from annotate.services.campaigns import DEMO_GENERATOR, demo_campaign_seed
-    from pipeline.jobs import job_run
-    from pipeline.models import Job
+    from core.jobs import job_run
+    from core.models import Job
+    from pipeline.services.aspects import aspects_ensure_defaults
+    from pipeline.services.demo import DEMO_GENERATOR, demo_campaign_seed
 
     aspects_ensure_defaults()
     campaign = demo_campaign_seed(n_prompts=(min_pairs + 5) // 6)
@@ -61,7 +61,7 @@ def demo_campaign(min_pairs: int):  # noqa: ANN201 - Django models are imported 
             "images_per_prompt": 4,
             "seed": 1,
         }
-        job = Job.objects.create(kind=Job.Kind.GENERATE, params=params, queue="default")
+        job = Job.objects.create(kind="generate", params=params, queue="default")
         print(f"rendering demo images for {campaign.prompts.count()} prompts (once)...", flush=True)
         job_run(job_id=job.pk)
     if campaign.pairs.count() < min_pairs:
@@ -71,15 +71,15 @@ def demo_campaign(min_pairs: int):  # noqa: ANN201 - Django models are imported 
 
 def run_job(campaign, judge, n_pairs: int, seed: int) -> tuple[float, float, dict]:  # noqa: ANN001
     """Run one annotation job of n sampled pairs with job_run; returns (wall s, CPU s, result)."""
-    from pipeline.jobs import job_run
-    from pipeline.models import Job
+    from core.jobs import job_run
+    from core.models import Job
     from pipeline.services.annotation import annotation_params
 
     # The job row is made directly (job_create would also send a Celery message; no broker here).
     params = annotation_params(
         campaign=campaign, judge_config=judge, selection="sample", sample_n=n_pairs, seed=seed
     )
-    job = Job.objects.create(kind=Job.Kind.ANNOTATE, params=params, queue="ai", campaign=campaign)
+    job = Job.objects.create(kind="annotate", params=params.to_json(), queue="ai", campaign=campaign)
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     status = job_run(job_id=job.pk)
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0

@@ -71,9 +71,10 @@ def populate(size: int, seed: int) -> str:
     from django.db import connection
 
     from annotate.models import Annotator, Aspect, Campaign, Generator
-    from annotate.services.aspects import aspects_ensure_defaults
     from annotate.services.campaigns import campaign_create
     from pipeline.models import AIJudgeConfig
+    from pipeline.services.aspects import aspects_ensure_defaults
+    from pipeline.services.judges import judge_annotator
 
     rng = np.random.default_rng(seed)
     n_pairs = size // PER_PAIR
@@ -101,9 +102,7 @@ def populate(size: int, seed: int) -> str:
         config, _ = AIJudgeConfig.objects.get_or_create(
             name=f"bench-ai-{a}", defaults={"provider": "simulated", "model": "sim"}
         )
-        judges.append(
-            Annotator.objects.get_or_create(ai_config=config, defaults={"kind": "ai", "name": config.name})[0]
-        )
+        judges.append(judge_annotator(config))
     aspect_ids = [a.pk for a in Aspect.objects.order_by("order")][:N_ASPECTS]
 
     now = "2026-01-01 00:00:00+00"
@@ -198,8 +197,9 @@ def populate(size: int, seed: int) -> str:
 def measure(slug: str, resamples: int, repeats: int) -> dict[str, float]:
     """Time the report (best of repeats), trace its peak memory, and time krippendorff.alpha alone."""
     from annotate.models import Annotator, Campaign
+    from scoring.report_params import ReportParameters
     from scoring.selectors import JudgmentFilter, judgment_arrays
-    from scoring.services.reports import ReportParameters, report_build
+    from scoring.services.reports import report_build
 
     campaign = Campaign.objects.get(slug=slug)
     params = ReportParameters(campaign_ids=(campaign.pk,), n_resamples=resamples)

@@ -1,25 +1,8 @@
-"""Django admin for jobs, AI judge configurations and MLLM calls."""
+"""Django admin for AI judge configurations and MLLM calls."""
 
 from django.contrib import admin
 
-from pipeline.models import AICall, AIJudgeConfig, Job
-
-
-@admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    list_display = [
-        "id",
-        "kind",
-        "title",
-        "status",
-        "progress_done",
-        "progress_total",
-        "cost_usd",
-        "created_at",
-    ]
-    list_filter = ["kind", "status", "queue"]
-    search_fields = ["title", "celery_task_id", "error"]
-    raw_id_fields = ["campaign", "created_by"]
+from pipeline.models import AICall, AIJudgeConfig
 
 
 @admin.register(AIJudgeConfig)

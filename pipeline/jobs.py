@@ -1,230 +1,86 @@
-"""The job system: every background job is a Job row, run by one of three thin Celery tasks.
+"""The job kinds pipeline plugs into the job core: their typed parameters, handlers and queues.
 
-A job's *kind* names a handler (a plain function taking a JobContext) and the queue it runs on.
-The runner locks the row, checks its state, runs the handler, and records the outcome, so a
-redelivered or retried message never runs a finished job again. Handlers report progress and check
-the cancel flag between units of work through the JobContext; they must be resumable (a crashed job
-is redelivered and runs again from the start, skipping work already recorded).
+Registered from PipelineConfig.ready(). Handlers are dotted paths, imported only when a job runs, so the
+web process never loads diffusers or an MLLM client to show a page.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-import traceback
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
+from dataclasses import dataclass, field
 
-from django.db import transaction
-from django.db.models import F, Value
-from django.db.models.functions import Concat, Least
-from django.utils import timezone
-from django.utils.module_loading import import_string
+from core.registry import JobKind, JobParams, job_kind_register
 
-from pipeline.models import Job
-
-logger = logging.getLogger(__name__)
-
-QUEUE_TASKS = {
-    "default": "pipeline.tasks.run_job",
-    "ai": "pipeline.tasks.run_ai_job",
-    "gpu": "pipeline.tasks.run_gpu_job",
-}
+GENERATE = "generate"
+POLISH = "polish"
+ANNOTATE = "annotate"
 
 
 @dataclass(frozen=True)
-class JobKindSpec:
-    """Where a job kind's handler lives and which queue it runs on by default."""
+class GenerationParams(JobParams):
+    """Render `images_per_prompt` images per prompt of a campaign with each generator, then build pairs."""
 
-    handler: str
-    queue: str = "default"
-
-
-# Handlers are dotted paths, imported when a job runs, so heavy ML imports stay out of the web process.
-JOB_KINDS: dict[str, JobKindSpec] = {
-    Job.Kind.DEMO: JobKindSpec("pipeline.handlers.demo_countdown"),
-    Job.Kind.GENERATE: JobKindSpec("pipeline.services.generation.generation_job", "gpu"),
-    Job.Kind.REPORT: JobKindSpec("scoring.services.reports.report_job"),
-    Job.Kind.POLISH: JobKindSpec("pipeline.services.polish.polish_job", "ai"),
-    Job.Kind.ANNOTATE: JobKindSpec("pipeline.services.annotation.annotation_job", "ai"),
-}
+    campaign_id: int
+    generator_ids: list[int]
+    images_per_prompt: int = 4
+    batch_size: int = 4
+    seed: int = 0
+    pair_strategy: str = "all"
+    pairs_per_prompt: int | None = None
+    fidelity_gold_pairs: int = 0
 
 
-class JobCancelled(Exception):
-    """Raised inside a handler when an admin asked the job to stop."""
+@dataclass(frozen=True)
+class PolishParams(JobParams):
+    """Rewrite a campaign's (or the given) prompts with a text LLM: an AI configuration and/or explicit
+    endpoint fields (explicit fields win)."""
+
+    campaign_id: int | None = None
+    prompt_ids: list[int] = field(default_factory=list)
+    ai_config_id: int | None = None
+    base_url: str = ""
+    model: str = ""
+    api_key_env: str = ""
+    replace_in_campaign: bool = False
 
 
-class JobContext:
-    """What a handler sees of its job: parameters, progress, log, cost and the cancel flag."""
+@dataclass(frozen=True)
+class AnnotationParams(JobParams):
+    """Label a campaign's pairs with one AI judge: which pairs, and online or through the Batch API."""
 
-    CANCEL_CHECK_INTERVAL_S = 0.5
-
-    def __init__(self, job: Job) -> None:
-        self.job_id: int = job.pk
-        self.params: dict[str, Any] = dict(job.params)
-        self.job = job
-        self._cancel_checked_at = 0.0
-        self._cancelled = False
-
-    def _update(self, **fields: Any) -> None:
-        Job.objects.filter(pk=self.job_id).update(**fields)
-
-    def set_total(self, total: int) -> None:
-        """Set the number of work units; progress bars show done/total."""
-        self._update(progress_total=max(0, int(total)))
-
-    def set_progress(self, done: int, total: int | None = None) -> None:
-        """Set absolute progress (used when resuming: count what is already done)."""
-        fields: dict[str, Any] = {"progress_done": max(0, int(done))}
-        if total is not None:
-            fields["progress_total"] = max(0, int(total))
-        self._update(**fields)
-
-    def advance(self, n: int = 1) -> None:
-        """Add n finished units; an atomic UPDATE, so parallel writers never lose a count."""
-        done = F("progress_done") + n
-        self._update(progress_done=Least(done, F("progress_total")))
-
-    def add_cost(self, usd: Decimal | float) -> None:
-        """Add spending (for example MLLM tokens) to the job's running cost."""
-        self._update(cost_usd=F("cost_usd") + Decimal(str(usd)))
-
-    def log(self, message: str) -> None:
-        """Append one timestamped line to the job log shown on the job page."""
-        line = f"{timezone.now():%Y-%m-%d %H:%M:%S} {message}\n"
-        logger.info("job %s: %s", self.job_id, message)
-        self._update(log=Concat(F("log"), Value(line)))
-
-    def should_stop(self) -> bool:
-        """True once an admin asked to cancel; reads the flag at most every half second."""
-        if self._cancelled:
-            return True
-        now = time.monotonic()
-        if now - self._cancel_checked_at >= self.CANCEL_CHECK_INTERVAL_S:
-            self._cancel_checked_at = now
-            self._cancelled = Job.objects.filter(pk=self.job_id, cancel_requested=True).exists()
-        return self._cancelled
-
-    def check_cancelled(self) -> None:
-        """Raise JobCancelled when the job should stop; call between units of work."""
-        if self.should_stop():
-            raise JobCancelled()
+    campaign_id: int
+    judge_config_id: int
+    selection: str = "all"
+    sample_n: int | None = None
+    seed: int = 0
+    execution: str = "online"
 
 
-def job_create(
-    *,
-    kind: str,
-    params: dict[str, Any] | None = None,
-    title: str = "",
-    campaign: Any = None,
-    created_by: Any = None,
-    queue: str | None = None,
-) -> Job:
-    """Create a Job row and enqueue it once the surrounding transaction commits."""
-    if kind not in JOB_KINDS:
-        raise ValueError(f"Unknown job kind {kind!r}; known kinds: {', '.join(sorted(JOB_KINDS))}")
-    queue = queue or JOB_KINDS[kind].queue
-    if queue not in QUEUE_TASKS:
-        raise ValueError(f"Unknown queue {queue!r}; queues: {', '.join(QUEUE_TASKS)}")
-    job = Job.objects.create(
-        kind=kind,
-        params=params or {},
-        title=title or Job.Kind(kind).label,
-        campaign=campaign,
-        created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
-        queue=queue,
-        celery_task_id=str(uuid.uuid4()),
+def register_job_kinds() -> None:
+    """Tell the job core about generation, polishing and AI annotation."""
+    job_kind_register(
+        JobKind(
+            name=GENERATE,
+            label="Generate images",
+            handler="pipeline.services.generation.generation_job",
+            params=GenerationParams,
+            queue="gpu",
+        )
     )
-    transaction.on_commit(lambda: job_enqueue(job=job))
-    return job
-
-
-def job_enqueue(*, job: Job) -> None:
-    """Send the job's message to its queue (use job_create; this is for re-sending)."""
-    from config.celery_app import app
-
-    app.send_task(QUEUE_TASKS[job.queue], args=[job.pk], task_id=job.celery_task_id, queue=job.queue)
-
-
-def job_cancel(*, job: Job) -> Job:
-    """Ask a job to stop; a job that has not started yet is cancelled at once."""
-    with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job.pk)
-        if job.is_finished:
-            return job
-        job.cancel_requested = True
-        fields = ["cancel_requested"]
-        if job.status == Job.Status.PENDING:
-            job.status = Job.Status.CANCELLED
-            job.finished_at = timezone.now()
-            fields += ["status", "finished_at"]
-        job.save(update_fields=fields)
-    return job
-
-
-def _finish(job_id: int, status: str, **fields: Any) -> None:
-    Job.objects.filter(pk=job_id).update(status=status, finished_at=timezone.now(), **fields)
-
-
-def job_run(*, job_id: int, task_id: str = "") -> str:
-    """Run a job's handler once: lock, check state, mark running, run, record. Returns the final status."""
-    with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=job_id).first()
-        if job is None:
-            logger.warning("job %s is gone; nothing to run", job_id)
-            return "missing"
-        if job.is_finished:
-            return job.status
-        if job.cancel_requested:
-            job.status = Job.Status.CANCELLED
-            job.finished_at = timezone.now()
-            job.save(update_fields=["status", "finished_at"])
-            return job.status
-        job.status = Job.Status.RUNNING
-        job.started_at = job.started_at or timezone.now()
-        job.attempts += 1
-        job.celery_task_id = task_id or job.celery_task_id
-        job.save(update_fields=["status", "started_at", "attempts", "celery_task_id"])
-
-    ctx = JobContext(job)
-    if job.attempts > 1:
-        ctx.log(f"attempt {job.attempts}: resuming after an interrupted run")
-    try:
-        handler: Callable[[JobContext], dict[str, Any] | None] = import_string(JOB_KINDS[job.kind].handler)
-        result = handler(ctx) or {}
-    except JobCancelled:
-        ctx.log("cancelled by request")
-        _finish(job_id, Job.Status.CANCELLED)
-        return Job.Status.CANCELLED
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row, not lost in a log
-        logger.exception("job %s failed", job_id)
-        ctx.log("failed:\n" + traceback.format_exc(limit=8))
-        _finish(job_id, Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:5000])
-        return Job.Status.FAILED
-    Job.objects.filter(pk=job_id, progress_total__gt=0).update(progress_done=F("progress_total"))
-    with transaction.atomic():  # the follow-ups are queued if and only if the job is recorded as done
-        _finish(job_id, Job.Status.SUCCEEDED, result=result)
-        _create_follow_ups(job, ctx)
-    return Job.Status.SUCCEEDED
-
-
-def _create_follow_ups(job: Job, ctx: JobContext) -> None:
-    """Queue the jobs listed in params["then"] = [{"kind", "params", "title"}] once a job succeeds."""
-    for spec in job.params.get("then") or []:
-        try:
-            with transaction.atomic():
-                follow_up = job_create(
-                    kind=spec["kind"],
-                    params=spec.get("params") or {},
-                    title=spec.get("title", ""),
-                    campaign=job.campaign,
-                    created_by=job.created_by,
-                    queue=spec.get("queue"),
-                )
-        except (KeyError, TypeError, ValueError) as exc:  # a bad follow-up must not undo the job's success
-            ctx.log(f"could not queue follow-up {spec!r}: {exc}")
-        else:
-            ctx.log(f"queued follow-up job {follow_up.pk} ({follow_up.kind})")
+    job_kind_register(
+        JobKind(
+            name=POLISH,
+            label="Polish prompts",
+            handler="pipeline.services.polish.polish_job",
+            params=PolishParams,
+            queue="ai",
+        )
+    )
+    job_kind_register(
+        JobKind(
+            name=ANNOTATE,
+            label="AI annotation",
+            handler="pipeline.services.annotation.annotation_job",
+            params=AnnotationParams,
+            queue="ai",
+        )
+    )

@@ -1,97 +1,23 @@
-"""Background jobs, AI judge configurations and the audit trail of every MLLM call."""
+"""AI judge configurations and the audit trail of every MLLM call (jobs themselves live in core)."""
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 
-#: Environment variable names as shells write them. Keys are refused because they never look like this
-#: (lower case, dashes, dots); the message never repeats the value, so a pasted key is not echoed anywhere.
-ENV_VAR_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
-ENV_VAR_NAME_MESSAGE = (
-    "Give the name of the environment variable that holds the key (capitals, digits and _, for example "
-    "OPENAI_API_KEY), never the key itself."
-)
+from pipeline.mllm.providers.openai_client import ENV_VAR_NAME_MESSAGE, ENV_VAR_NAME_RE
+
+#: The judge's key-variable field accepts variable names only (the one check: pipeline.mllm.providers).
 validate_env_var_name = RegexValidator(ENV_VAR_NAME_RE, message=ENV_VAR_NAME_MESSAGE)
 
 #: Option names that would put a secret into the database; keys come only from the named variable.
 SECRET_OPTION_NAMES = frozenset(
     {"api_key", "apikey", "key", "secret", "password", "token", "access_token", "authorization", "headers"}
 )
-
-
-class Job(models.Model):
-    """One row per background job of any kind; the UI shows progress from this row."""
-
-    class Kind(models.TextChoices):
-        GENERATE = "generate", "Generate images"
-        POLISH = "polish", "Polish prompts"
-        ANNOTATE = "annotate", "AI annotation"
-        TRAIN = "train", "Train reward model"
-        SCORE = "score", "Score images"
-        IMPORT = "import", "Import"
-        EXPORT = "export", "Export"
-        REPORT = "report", "Agreement report"
-        DEMO = "demo", "Demo job"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
-    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
-
-    kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
-    title = models.CharField(max_length=300, blank=True)
-    campaign = models.ForeignKey(
-        "annotate.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
-    )
-    params = models.JSONField(default=dict, blank=True)
-    result = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    log = models.TextField(blank=True)
-    progress_done = models.PositiveIntegerField(default=0)
-    progress_total = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
-    cancel_requested = models.BooleanField(default=False)
-    celery_task_id = models.CharField(max_length=64, blank=True)
-    queue = models.CharField(max_length=16, default="default")
-    attempts = models.PositiveSmallIntegerField(default=0)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(progress_total=0) | Q(progress_done__lte=F("progress_total")),
-                name="job_progress_within_total",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"Job {self.pk} {self.kind} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
-
-    @property
-    def percent(self) -> int:
-        if self.progress_total <= 0:
-            return 100 if self.status == self.Status.SUCCEEDED else 0
-        return int(100 * self.progress_done / self.progress_total)
 
 
 class AIJudgeConfig(models.Model):
@@ -132,6 +58,11 @@ class AIJudgeConfig(models.Model):
     )
     options = models.JSONField(
         default=dict, blank=True, help_text="Provider-specific options (noise, device...)."
+    )
+    # The judge's identity among annotators (the link lives here, above annotate, so annotate names no
+    # upper layer); created on first use by pipeline.services.judges.judge_annotator.
+    annotator = models.OneToOneField(
+        "annotate.Annotator", null=True, blank=True, on_delete=models.PROTECT, related_name="ai_judge"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -188,7 +119,9 @@ class AICall(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
-    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="ai_calls")
+    job = models.ForeignKey(
+        "core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="ai_calls"
+    )
     judge = models.ForeignKey(AIJudgeConfig, on_delete=models.PROTECT, related_name="calls")
     pair = models.ForeignKey(
         "annotate.Pair", null=True, blank=True, on_delete=models.CASCADE, related_name="ai_calls"

@@ -29,7 +29,7 @@ class RewardModel(models.Model):
     checkpoint = models.CharField(max_length=500, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    job = models.ForeignKey("pipeline.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -62,9 +62,7 @@ class Report(models.Model):
     schema_version = models.PositiveSmallIntegerField()
     data = models.JSONField(help_text="The report, as documented in docs/report-schema.md.")
     n_judgments = models.PositiveIntegerField(default=0)
-    job = models.ForeignKey(
-        "pipeline.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

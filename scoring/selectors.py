@@ -226,7 +226,7 @@ def pair_arrays(*, pair_ids: np.ndarray, campaign_ids: Sequence[int]) -> PairArr
 
 def annotators_by_id(ids: Sequence[int]) -> dict[int, Annotator]:
     """Annotator rows by id, with their AI judge configuration."""
-    return {a.pk: a for a in Annotator.objects.filter(pk__in=list(ids)).select_related("ai_config")}
+    return {a.pk: a for a in Annotator.objects.filter(pk__in=list(ids)).select_related("ai_judge")}
 
 
 def generators_by_id(ids: Sequence[int]) -> dict[int, Generator]:

@@ -1,9 +1,10 @@
-"""Routes of the agreement report (included from config/urls.py)."""
+"""Routes of the agreement report (namespace "scoring")."""
 
 from django.urls import path
 
 from scoring import views
 
+app_name = "scoring"
 urlpatterns = [
     path("campaigns/<slug:slug>/report/", views.report_page, name="report"),
     path("campaigns/<slug:slug>/report.json", views.report_json, name="report-json"),

@@ -11,13 +11,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.models import Campaign
-from annotate.permissions import admin_required, is_admin
-from config.http import HtmxHttpRequest
-from pipeline.jobs import job_create
-from pipeline.models import Job
+from core.http import HtmxHttpRequest
+from core.models import Job
+from core.permissions import admin_required, is_admin
 from scoring import charts, selectors
+from scoring.jobs import REPORT
 from scoring.models import Report
-from scoring.services.reports import ReportParameters
+from scoring.report_params import ReportParameters
+from scoring.services.reports import report_job_running, report_job_start
 
 
 def _parameters(request: HtmxHttpRequest, campaign: Campaign) -> ReportParameters:
@@ -60,22 +61,6 @@ def _cached(campaign: Campaign, params: ReportParameters) -> Report | None:
         Report.objects.filter(campaign=campaign, params_hash=params.key)
         .order_by("-created_at", "-id")
         .first()
-    )
-
-
-def _running_job(campaign: Campaign, params: ReportParameters) -> Job | None:
-    jobs = Job.objects.filter(kind=Job.Kind.REPORT, campaign=campaign, params__key=params.key)
-    return jobs.exclude(status__in=Job.FINISHED).order_by("-created_at").first()
-
-
-def report_job_start(*, campaign: Campaign, params: ReportParameters, user: Any = None) -> Job:
-    """The unfinished report job for these parameters, or a new one."""
-    return _running_job(campaign, params) or job_create(
-        kind=Job.Kind.REPORT,
-        params={"report": params.as_dict(), "key": params.key},
-        title=f"Agreement report: {campaign.name}",
-        campaign=campaign,
-        created_by=user,
     )
 
 
@@ -198,7 +183,7 @@ def report_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         if params.ai_judge_ids is not None
         else {j.pk for j in judges},
         "other_campaigns": Campaign.objects.exclude(pk=campaign.pk).order_by("name"),
-        "job": _running_job(campaign, params),
+        "job": report_job_running(campaign=campaign, params=params),
     }
     return render(request, "scoring/report.html", context)
 
@@ -216,7 +201,7 @@ def report_refresh(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             "scoring/report.html#report-progress",
             {"job": job, "campaign": campaign, "query": _query(params, campaign)},
         )
-    return redirect(f"{reverse('report', args=[campaign.slug])}?{_query(params, campaign)}")
+    return redirect(f"{reverse('scoring:report', args=[campaign.slug])}?{_query(params, campaign)}")
 
 
 @admin_required
@@ -224,7 +209,7 @@ def report_refresh(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 def report_progress(request: HtmxHttpRequest, slug: str, job_id: int) -> HttpResponse:
     """Polled every 2 s while the job runs; reloads the page once the new report is there."""
     campaign = get_object_or_404(Campaign, slug=slug)
-    job = get_object_or_404(Job, pk=job_id, kind=Job.Kind.REPORT, campaign=campaign)
+    job = get_object_or_404(Job, pk=job_id, kind=REPORT, campaign=campaign)
     response = render(
         request,
         "scoring/report.html#report-progress",
@@ -252,7 +237,7 @@ def report_json(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         {
             "status": job.status,
             "job_id": job.pk,
-            "job_url": request.build_absolute_uri(reverse("job-detail", args=[job.pk])),
+            "job_url": request.build_absolute_uri(reverse("core:job-detail", args=[job.pk])),
             "retry_after_s": 2,
         },
         status=202,

@@ -13,7 +13,8 @@ from PIL import Image as PILImage
 from annotate.models import Annotator, Aspect, Campaign, Generator, Image, Judgment, Pair, Prompt
 from annotate.services.images import image_ingest
 from annotate.services.prompts import prompt_text_key
-from pipeline.models import AIJudgeConfig, Job
+from core.models import Job
+from pipeline.models import AIJudgeConfig
 
 _colour = itertools.count(1)
 
@@ -96,7 +97,7 @@ class CampaignFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def aspects(self, create: bool, extracted: Any, **kwargs: Any) -> None:
-        from annotate.services.aspects import aspects_ensure_defaults
+        from pipeline.services.aspects import aspects_ensure_defaults
 
         if create:
             self.aspects.set(extracted if extracted is not None else aspects_ensure_defaults())
@@ -144,12 +145,19 @@ class AIJudgeConfigFactory(factory.django.DjangoModelFactory):
 
 
 class AIAnnotatorFactory(factory.django.DjangoModelFactory):
+    """An AI annotator and the judge configuration that points at it (``annotator.ai_judge``)."""
+
     class Meta:
         model = Annotator
+        skip_postgeneration_save = True
 
     kind = Annotator.Kind.AI
-    ai_config = factory.SubFactory(AIJudgeConfigFactory)
-    name = factory.LazyAttribute(lambda o: o.ai_config.name)
+    name = factory.Sequence(lambda n: f"judge-{n}")
+
+    @factory.post_generation
+    def ai_judge(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create:
+            AIJudgeConfigFactory(name=self.name, annotator=self, **kwargs)
 
 
 class JudgmentFactory(factory.django.DjangoModelFactory):
@@ -166,5 +174,5 @@ class JobFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Job
 
-    kind = Job.Kind.DEMO
+    kind = "demo"
     title = "test job"

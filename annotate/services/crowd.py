@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
-from annotate.models import Annotator, Campaign, CampaignWorker
+from annotate.models import Annotator, Assignment, Campaign, CampaignWorker
 from annotate.services.campaigns import crowdworker_create
 
 PROLIFIC_ID = re.compile(r"^[0-9a-fA-F]{24}$")
@@ -101,3 +102,39 @@ def crowd_worker_enter(*, campaign: Campaign, identity: CrowdIdentity) -> tuple[
             link.crowd_params = identity.params
             link.save(update_fields=["crowd_params"])
     return annotator.user, link
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Where a worker stands at the end: still labeling, or done (with or without the reward)."""
+
+    link: CampaignWorker
+    still_labeling: bool
+    earned: bool
+    blocked: bool
+    quota_reached: bool
+
+
+def crowd_worker_complete(*, campaign: Campaign, annotator: Annotator) -> Completion:
+    """Decide whether a worker has finished and earned the completion code; the first time, record when."""
+    from annotate.services.assignments import campaign_worker_get
+
+    link = campaign_worker_get(campaign=campaign, annotator=annotator)
+    blocked = annotator.status == Annotator.Status.BLOCKED
+    live = Assignment.objects.filter(
+        annotator=annotator, campaign=campaign, status=Assignment.Status.RESERVED
+    )
+    still_labeling = not blocked and campaign.status == Campaign.Status.ACTIVE and live.exists()
+    earned = not still_labeling and link.submitted > 0 and not blocked
+    if earned and link.completed_at is None:
+        # Conditional: a reload records the first completion time, not the latest.
+        CampaignWorker.objects.filter(pk=link.pk, completed_at__isnull=True).update(
+            completed_at=timezone.now()
+        )
+    return Completion(
+        link=link,
+        still_labeling=still_labeling,
+        earned=earned,
+        blocked=blocked,
+        quota_reached=campaign.worker_quota is not None and link.submitted >= campaign.worker_quota,
+    )

@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "core",
     "annotate",
     "pipeline",
     "scoring",
@@ -82,9 +83,12 @@ AUTH_PASSWORD_VALIDATORS = [
 # labeling request instead of two). Sessions signed in under another backend path must sign in again.
 # https://docs.djangoproject.com/en/5.2/topics/auth/customizing/#specifying-authentication-backends
 AUTHENTICATION_BACKENDS = ["annotate.auth_backends.UserAnnotatorBackend"]
-LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
+LOGIN_URL = "annotate:login"
+LOGIN_REDIRECT_URL = "annotate:home"
+LOGOUT_REDIRECT_URL = "annotate:login"
+# What a job belongs to. The job core (core/) names no app; this setting points it at campaigns, the way
+# AUTH_USER_MODEL points auth at a user model.
+JOBS_CAMPAIGN_MODEL = "annotate.Campaign"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -142,9 +146,9 @@ CELERY_TASK_QUEUES = (Queue("default"), Queue("ai"), Queue("gpu"))
 # Explicit routing: MLLM calls are I/O-bound and run on a high-concurrency worker; generation and
 # training hold a GPU and run on a worker that takes one task at a time.
 CELERY_TASK_ROUTES = {
-    "pipeline.tasks.run_job": {"queue": "default"},
-    "pipeline.tasks.run_ai_job": {"queue": "ai"},
-    "pipeline.tasks.run_gpu_job": {"queue": "gpu"},
+    "core.tasks.run_job": {"queue": "default"},
+    "core.tasks.run_ai_job": {"queue": "ai"},
+    "core.tasks.run_gpu_job": {"queue": "gpu"},
 }
 # One task reserved per worker process: jobs are long, and prefetching would starve other workers.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

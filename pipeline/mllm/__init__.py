@@ -4,6 +4,9 @@ Build :class:`CallRequest` objects (prompt + encoded images + aspects), pick a j
 :mod:`pipeline.mllm.providers`, and run them with :func:`iter_batch`; each :class:`CallResult` carries the
 parsed answer (or the reason it failed), tokens, latency and attempts. Heavy dependencies (openai,
 torch, transformers) load only when their judge is used.
+
+May import: the standard library, numpy, Pillow, pydantic, openai, torch and transformers. Never Django,
+Celery or any module of the web app (an import-linter contract checks it, indirect imports included).
 """
 
 from pipeline.mllm.calls import (

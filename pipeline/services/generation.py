@@ -20,9 +20,10 @@ from typing import Any, cast
 from annotate.models import Campaign, Generator, Image, Prompt
 from annotate.services.images import image_ingest
 from annotate.services.pairs import fidelity_gold_pairs_create, pairs_build
+from core.jobs import JobContext, job_create
+from core.models import Job
 from pipeline.generation.diffusers_backend import GeneratedImage, GeneratorSpec, generate_all, get_pipeline
-from pipeline.jobs import JobContext, job_create
-from pipeline.models import Job
+from pipeline.jobs import GENERATE, GenerationParams
 
 
 def image_seed(*, base_seed: int, prompt_id: int, index: int) -> int:
@@ -170,14 +171,15 @@ def _run_diffusers(
 
 
 def generation_job(ctx: JobContext) -> dict[str, Any]:
-    """Job handler: params campaign_id, generator_ids, images_per_prompt, batch_size, seed, pair_strategy."""
-    campaign = Campaign.objects.get(pk=ctx.params["campaign_id"])
-    generators = list(Generator.objects.filter(pk__in=ctx.params["generator_ids"]).order_by("pk"))
+    """Job handler (GenerationParams): render the missing images, build pairs, add fidelity gold pairs."""
+    params: GenerationParams = ctx.params
+    campaign = Campaign.objects.get(pk=params.campaign_id)
+    generators = list(Generator.objects.filter(pk__in=params.generator_ids).order_by("pk"))
     if not generators:
         raise ValueError("No generators selected for this generation job.")
-    per_prompt = int(ctx.params.get("images_per_prompt", 4))
-    batch_size = int(ctx.params.get("batch_size", 4))
-    base_seed = int(ctx.params.get("seed", 0))
+    per_prompt = params.images_per_prompt
+    batch_size = params.batch_size
+    base_seed = params.seed
     prompts = list(campaign.prompts.order_by("pk"))
     existing = set(
         Image.objects.filter(prompt__in=prompts, generator__in=generators, seed__isnull=False).values_list(
@@ -212,8 +214,8 @@ def generation_job(ctx: JobContext) -> dict[str, Any]:
             raise ValueError(f"Generator {generator.name!r} of kind {generator.kind} cannot generate images.")
     new_pairs = pairs_build(
         campaign=campaign,
-        strategy=ctx.params.get("pair_strategy", "all"),
-        sample_per_prompt=ctx.params.get("pairs_per_prompt"),
+        strategy=params.pair_strategy,
+        sample_per_prompt=params.pairs_per_prompt,
         seed=base_seed,
     )
     created = counts["created"]
@@ -229,7 +231,7 @@ def generation_job(ctx: JobContext) -> dict[str, Any]:
         "images_identical": counts["identical"],
         "pairs_created": new_pairs,
     }
-    gold_count = int(ctx.params.get("fidelity_gold_pairs") or 0)
+    gold_count = params.fidelity_gold_pairs
     if gold_count > 0:
         gold = fidelity_gold_pairs_create(campaign=campaign, count=gold_count, seed=base_seed)
         ctx.log(f"fidelity gold pairs: {len(gold)} (an image against a corrupted copy of itself)")
@@ -270,16 +272,16 @@ def generation_start(
     uses_gpu = any(g.kind == Generator.Kind.DIFFUSERS for g in generators)
     n_images = campaign.prompts.count() * images_per_prompt * len(generators)
     return job_create(
-        kind=Job.Kind.GENERATE,
-        params={
-            "campaign_id": campaign.pk,
-            "generator_ids": [g.pk for g in generators],
-            "images_per_prompt": images_per_prompt,
-            "batch_size": batch_size,
-            "seed": seed,
-            "pair_strategy": pair_strategy,
-            "pairs_per_prompt": pairs_per_prompt,
-        },
+        kind=GENERATE,
+        params=GenerationParams(
+            campaign_id=campaign.pk,
+            generator_ids=[g.pk for g in generators],
+            images_per_prompt=images_per_prompt,
+            batch_size=batch_size,
+            seed=seed,
+            pair_strategy=pair_strategy,
+            pairs_per_prompt=pairs_per_prompt,
+        ),
         title=f"Generate {n_images} images for {campaign.name}",
         campaign=campaign,
         created_by=created_by,

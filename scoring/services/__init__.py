@@ -1,0 +1,1 @@
+"""scoring's writes: agreement reports (computed and cached) and judgment import/export."""

@@ -20,6 +20,7 @@ from django.db import transaction
 from annotate.models import Annotator, Aspect, Campaign, Image, Judgment, Pair
 from annotate.services.campaigns import crowdworker_create, human_annotator_for
 from pipeline.models import AIJudgeConfig
+from pipeline.services.judges import judge_annotator
 
 MAX_ERRORS = 50
 IMPORT_BATCH = 2000
@@ -88,7 +89,8 @@ class _Line:
 def _export_row(judgment: Judgment) -> dict[str, Any]:
     annotator = judgment.annotator
     if annotator.kind == Annotator.Kind.AI:
-        name = annotator.ai_config.name if annotator.ai_config else annotator.name
+        judge = getattr(annotator, "ai_judge", None)
+        name = judge.name if judge is not None else annotator.name
     else:
         name = annotator.user.get_username() if annotator.user else annotator.name
     pair = judgment.pair
@@ -119,7 +121,7 @@ def judgments_export_lines(*, campaign_slugs: Iterable[str] | None = None) -> It
         "pair__image_a",
         "pair__image_b",
         "annotator__user",
-        "annotator__ai_config",
+        "annotator__ai_judge",
         "aspect",
     ).order_by("id")
     if campaign_slugs:
@@ -369,10 +371,12 @@ def _annotators_resolve(
                     options={"imported": True},
                 )
                 created += 1
-            annotator = Annotator.objects.filter(ai_config=config).first() if config is not None else None
-            if annotator is None and config is not None and create:
-                annotator = Annotator.objects.create(kind=Annotator.Kind.AI, ai_config=config, name=name)
-            found[(kind, name)] = annotator
+            if config is None:
+                found[(kind, name)] = None
+            elif create:
+                found[(kind, name)] = judge_annotator(config)
+            else:
+                found[(kind, name)] = config.annotator
     return found, created
 
 

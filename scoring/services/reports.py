@@ -9,12 +9,10 @@ once: the headline columns and the per-generator-pair leaderboard columns go thr
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,8 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.models import Annotator, Aspect, Campaign
+from core.jobs import JobContext, job_create
+from core.models import Job
 from scoring import selectors
+from scoring.jobs import REPORT, ReportJobParams
 from scoring.models import Report
+from scoring.report_params import ReportParameters
 from scoring.stats import (
     ItemStatistic,
     agreement_from_counts,
@@ -52,56 +54,6 @@ REPORT_SCHEMA_VERSION = 1
 CHOICE_LABELS = ["A", "tie", "B"]
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class ReportParameters:
-    """What a report covers; its hash is the cache key (with the campaign)."""
-
-    campaign_ids: tuple[int, ...]
-    aspect_keys: tuple[str, ...] | None = None
-    include_flagged: bool = False
-    include_blocked: bool = False
-    ai_judge_ids: tuple[int, ...] | None = None
-    n_resamples: int = 1000
-    seed: int = 0
-    level: float = 0.95
-
-    def as_dict(self) -> dict[str, Any]:
-        """Canonical, JSON-ready form (sorted id lists) stored in job params and in the report."""
-        data = asdict(self)
-        data["campaign_ids"] = [
-            self.campaign_ids[0],
-            *sorted(set(self.campaign_ids[1:]) - {self.campaign_ids[0]}),
-        ]
-        for key in ("aspect_keys", "ai_judge_ids"):
-            data[key] = None if data[key] is None else sorted(set(data[key]))
-        return data
-
-    @property
-    def key(self) -> str:
-        """sha256 of the canonical parameters: the cache key."""
-        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ReportParameters:
-        """Inverse of as_dict (job params, JSON)."""
-
-        def ids(value: Any) -> tuple[Any, ...] | None:
-            return None if value is None else tuple(value)
-
-        return cls(
-            campaign_ids=tuple(int(c) for c in data["campaign_ids"]),
-            aspect_keys=ids(data.get("aspect_keys")),
-            include_flagged=bool(data.get("include_flagged", False)),
-            include_blocked=bool(data.get("include_blocked", False)),
-            ai_judge_ids=None
-            if data.get("ai_judge_ids") is None
-            else tuple(int(i) for i in data["ai_judge_ids"]),
-            n_resamples=int(data.get("n_resamples", 1000)),
-            seed=int(data.get("seed", 0)),
-            level=float(data.get("level", 0.95)),
-        )
 
 
 def _number(value: Any) -> float | None:
@@ -168,8 +120,9 @@ def _annotator_entry(annotator: Annotator) -> dict[str, Any]:
         "kind": annotator.kind,
         "status": annotator.status,
     }
-    if annotator.ai_config is not None:
-        entry.update(provider=annotator.ai_config.provider, model=annotator.ai_config.model)
+    judge = getattr(annotator, "ai_judge", None)  # the AI judge configuration pointing at this annotator
+    if judge is not None:
+        entry.update(provider=judge.provider, model=judge.model)
     return entry
 
 
@@ -562,11 +515,27 @@ def report_compute(
         )
 
 
-def report_job(ctx: Any) -> dict[str, Any]:
-    """Job handler (Job.Kind.REPORT): compute and cache one campaign report, with progress."""
-    from pipeline.models import Job
+def report_job_running(*, campaign: Campaign, params: ReportParameters) -> Job | None:
+    """The unfinished job computing this campaign's report for these parameters, if any."""
+    jobs = Job.objects.filter(kind=REPORT, campaign=campaign, params__key=params.key)
+    return jobs.exclude(status__in=Job.FINISHED).order_by("-created_at").first()
 
-    params = ReportParameters.from_dict(ctx.params["report"])
+
+def report_job_start(*, campaign: Campaign, params: ReportParameters, user: Any = None) -> Job:
+    """The unfinished report job for these parameters, or a new one."""
+    return report_job_running(campaign=campaign, params=params) or job_create(
+        kind=REPORT,
+        params=ReportJobParams(report=params, key=params.key),
+        title=f"Agreement report: {campaign.name}",
+        campaign=campaign,
+        created_by=user,
+    )
+
+
+def report_job(ctx: JobContext) -> dict[str, Any]:
+    """Job handler (ReportJobParams): compute and cache one campaign report, with progress."""
+    job_params: ReportJobParams = ctx.params
+    params = job_params.report
     campaign = Campaign.objects.get(pk=params.campaign_ids[0])
     ctx.log(f"computing the agreement report of {campaign.slug} ({params.n_resamples} resamples)")
 

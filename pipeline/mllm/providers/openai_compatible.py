@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -20,11 +19,11 @@ from openai.types.chat import ChatCompletion
 from pipeline.mllm.calls import AttemptRecord, CallError, CallRequest, CallResult, estimate_tokens
 from pipeline.mllm.parsing import AnswerParseError, parse_answer
 from pipeline.mllm.providers.base import CallTracker
+from pipeline.mllm.providers.openai_client import api_key_from_env, openai_client
 from pipeline.mllm.providers.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
-
-_NO_KEY = "not-needed"  # local servers (vLLM, Ollama) ignore the key, but the SDK insists on one
+_PURPOSE = "the judge's API key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +66,7 @@ class OpenAICompatibleJudge:
     def __init__(
         self, config: OpenAIJudgeConfig, retry: RetryPolicy | None = None, *, seed: int | None = None
     ) -> None:
-        if config.api_key_env is not None and not os.environ.get(config.api_key_env):
-            raise RuntimeError(f"environment variable {config.api_key_env} (the judge's API key) is not set")
+        api_key_from_env(config.api_key_env, purpose=_PURPOSE)  # fail now, not at the first call
         self.config = config
         self.model = config.model
         self.retry = retry or RetryPolicy()
@@ -88,12 +86,13 @@ class OpenAICompatibleJudge:
         # An httpx client belongs to the event loop it first ran in; each batch runs its own loop.
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
-            key = os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else _NO_KEY
-            self._client = openai.AsyncOpenAI(
+            self._client = openai_client(
                 base_url=self.config.base_url,
-                api_key=key or _NO_KEY,
+                api_key_env=self.config.api_key_env,
+                timeout_s=self.config.timeout_s,
                 max_retries=0,  # we retry ourselves, with Retry-After and parse-failure accounting
-                timeout=self.config.timeout_s,
+                asynchronous=True,
+                purpose=_PURPOSE,
             )
             self._client_loop = loop
         return self._client
@@ -104,7 +103,8 @@ class OpenAICompatibleJudge:
             client, self._client, self._client_loop = self._client, None, None
             await client.close()
 
-    def _request_body(self, request: CallRequest, structured: bool) -> dict[str, Any]:
+    def request_body(self, request: CallRequest, structured: bool) -> dict[str, Any]:
+        """The Chat Completions body of one call (also one line of a Batch API file)."""
         messages = request.messages(structured=structured)
         if self.config.image_detail is not None:
             for part in messages[-1]["content"]:
@@ -134,7 +134,7 @@ class OpenAICompatibleJudge:
         wait = 0.0
         while True:
             structured = self.structured
-            body = self._request_body(request, structured)
+            body = self.request_body(request, structured)
             started = time.perf_counter()
             try:
                 # client.post is the SDK's documented way to send a raw body. We skip

@@ -8,7 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.models import Annotator, Campaign
-from scoring.services.reports import ReportParameters, report_compute
+from scoring.report_params import ReportParameters
+from scoring.services.reports import report_compute
 
 
 class Command(BaseCommand):

@@ -1,0 +1,260 @@
+"""The crowdworker side: crowd entry links, the labeling screen, submit, skip and the completion screen.
+
+Views stay thin: services decide what may happen, these functions turn the outcome into HTML. The
+labeling screen is one template with a named partial (`pane`); htmx requests get the partial, so a submit
+swaps in the next pair with one request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from annotate.models import Annotator, Aspect, Campaign, CampaignWorker
+from annotate.selectors import campaign_for_labeling, worker_progress
+from annotate.services.assignments import (
+    SKIP_REASONS,
+    AssignmentError,
+    WorkerQueue,
+    assignment_skip,
+    campaign_worker_get,
+    worker_queue_fill,
+)
+from annotate.services.campaigns import human_annotator_for
+from annotate.services.crowd import (
+    CrowdIdInvalid,
+    CrowdPreview,
+    crowd_identity_parse,
+    crowd_worker_complete,
+    crowd_worker_enter,
+)
+from annotate.services.judgments import JudgmentInvalid, judgment_submit
+from core.http import HtmxHttpRequest
+
+PANE = "annotate/label.html#pane"
+
+
+def _open_campaign(slug: str) -> Campaign:
+    campaign = Campaign.objects.filter(slug=slug).first()
+    if campaign is None:
+        raise Http404("No such campaign.")
+    return campaign
+
+
+def _labeling_campaign(slug: str) -> tuple[Campaign, list[Aspect]]:
+    found = campaign_for_labeling(slug=slug)
+    if found is None:
+        raise Http404("No such campaign.")
+    return found
+
+
+@require_GET
+def crowd_start(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """Entry link for crowd platforms: validate the participant id, sign the worker in, start labeling."""
+    campaign = _open_campaign(slug)
+    try:
+        identity = crowd_identity_parse(query=request.GET)
+    except CrowdPreview as preview:
+        return render(
+            request,
+            "annotate/crowd_message.html",
+            {"campaign": campaign, "title": "Preview", "message": str(preview)},
+        )
+    except CrowdIdInvalid as error:
+        context = {
+            "campaign": campaign,
+            "title": "This link is not valid",
+            "message": str(error),
+            "error": True,
+        }
+        return render(request, "annotate/crowd_message.html", context, status=400)
+    if campaign.status != Campaign.Status.ACTIVE:
+        context = {
+            "campaign": campaign,
+            "title": "Not open",
+            "message": "This campaign is not open for labeling right now.",
+        }
+        return render(request, "annotate/crowd_message.html", context, status=403)
+    user, _link = crowd_worker_enter(campaign=campaign, identity=identity)
+    if request.user.is_authenticated and request.user.pk != user.pk:
+        logout(request)  # a shared browser: never label under someone else's account
+    if not request.user.is_authenticated:
+        login(request, user, backend="annotate.auth_backends.UserAnnotatorBackend")
+    return redirect("annotate:label", slug=campaign.slug)
+
+
+def _screen_context(
+    *, campaign: Campaign, aspects: list[Aspect], queue: WorkerQueue, link: CampaignWorker, **extra: Any
+) -> dict[str, Any]:
+    assignment = queue.current
+    assert assignment is not None
+    pair = assignment.pair
+    left, right = (pair.image_b, pair.image_a) if assignment.swapped else (pair.image_a, pair.image_b)
+    errors: dict[str, str] = extra.pop("errors", {})
+    values: dict[str, str] = extra.pop("values", {})
+    rows = [
+        {
+            "aspect": aspect,
+            "error": errors.get(aspect.key, ""),
+            "choice": values.get(f"choice-{aspect.key}", ""),
+            "rationale": values.get(f"rationale-{aspect.key}", ""),
+        }
+        for aspect in aspects
+    ]
+    preload = []
+    if queue.lookahead is not None:
+        preload = [queue.lookahead.pair.image_a.file.url, queue.lookahead.pair.image_b.file.url]
+    return {
+        "campaign": campaign,
+        "assignment": assignment,
+        "prompt": pair.prompt,
+        "left": left,
+        "right": right,
+        "rows": rows,
+        "preload": preload,
+        "progress": worker_progress(campaign=campaign, link=link),
+        "skip_reasons": SKIP_REASONS,
+        **extra,
+    }
+
+
+def _worker(request: HtmxHttpRequest) -> Annotator:
+    annotator = getattr(request.user, "annotator", None)
+    return annotator if annotator is not None else human_annotator_for(user=request.user)
+
+
+def _next_screen(
+    request: HtmxHttpRequest,
+    campaign: Campaign,
+    annotator: Annotator,
+    *,
+    aspects: list[Aspect],
+    link: CampaignWorker | None = None,
+    status: int = 200,
+    **extra: Any,
+) -> HttpResponse:
+    """Render the worker's current pair, or send them to the completion screen when there is none."""
+    link = link or campaign_worker_get(campaign=campaign, annotator=annotator)
+    queue = worker_queue_fill(campaign=campaign, annotator=annotator, link=link)
+    if queue.current is None:
+        done = reverse("annotate:label-done", args=[campaign.slug])
+        if request.htmx:
+            return HttpResponse(status=204, headers={"HX-Redirect": done})
+        return redirect(done)
+    context = _screen_context(campaign=campaign, aspects=aspects, queue=queue, link=link, **extra)
+    template = PANE if request.htmx else "annotate/label.html"
+    return render(request, template, context, status=status)
+
+
+@login_required
+@require_GET
+def label(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """The labeling screen: the pair reserved to this worker, with the next one preloaded."""
+    campaign, aspects = _labeling_campaign(slug)
+    return _next_screen(request, campaign, _worker(request), aspects=aspects)
+
+
+def _form_values(request: HtmxHttpRequest, aspects: list[Aspect]) -> tuple[dict[str, str], dict[str, str]]:
+    choices = {a.key: request.POST.get(f"choice-{a.key}", "") for a in aspects}
+    rationales = {a.key: request.POST.get(f"rationale-{a.key}", "") for a in aspects}
+    return choices, rationales
+
+
+@login_required
+@require_POST
+def label_submit(request: HtmxHttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+    """Store the worker's choices for their reserved pair and answer with the next pair."""
+    campaign, aspects = _labeling_campaign(slug)
+    annotator = _worker(request)
+    choices, rationales = _form_values(request, aspects)
+    try:
+        stored = judgment_submit(
+            campaign=campaign,
+            aspects=aspects,
+            assignment_id=assignment_id,
+            annotator=annotator,
+            choices=choices,
+            rationales=rationales,
+        )
+    except JudgmentInvalid as invalid:
+        return _invalid_form(request, campaign, aspects, annotator, assignment_id, invalid)
+    except AssignmentError as refused:
+        return _refused(request, campaign, refused)
+    if not request.htmx:
+        return redirect("annotate:label", slug=campaign.slug)  # post/redirect/get without JavaScript
+    return _next_screen(request, campaign, annotator, aspects=aspects, link=stored.link)
+
+
+def _invalid_form(
+    request: HtmxHttpRequest,
+    campaign: Campaign,
+    aspects: list[Aspect],
+    annotator: Annotator,
+    assignment_id: int,
+    invalid: JudgmentInvalid,
+) -> HttpResponse:
+    # Re-render the same pair with the worker's answers kept and each problem next to its aspect.
+    link = campaign_worker_get(campaign=campaign, annotator=annotator)
+    queue = worker_queue_fill(campaign=campaign, annotator=annotator, link=link)
+    if queue.current is None or queue.current.pk != assignment_id:
+        return _refused(request, campaign, AssignmentError("This pair is not reserved to you.", status=404))
+    context = _screen_context(
+        campaign=campaign,
+        aspects=aspects,
+        queue=queue,
+        link=link,
+        errors=invalid.errors,
+        values=request.POST.dict(),
+        notice=str(invalid),
+    )
+    return render(request, PANE if request.htmx else "annotate/label.html", context, status=422)
+
+
+def _refused(request: HtmxHttpRequest, campaign: Campaign, refused: AssignmentError) -> HttpResponse:
+    context = {"campaign": campaign, "title": "Not saved", "message": str(refused), "error": True}
+    template = "annotate/crowd_message.html#message" if request.htmx else "annotate/crowd_message.html"
+    return render(request, template, context, status=refused.status)
+
+
+@login_required
+@require_POST
+def label_skip(request: HtmxHttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+    """The worker cannot judge this pair (broken image, unclear prompt, offensive): record why, show the next."""
+    campaign, aspects = _labeling_campaign(slug)
+    annotator = _worker(request)
+    try:
+        assignment_skip(
+            assignment_id=assignment_id, annotator=annotator, reason=request.POST.get("reason", "")
+        )
+    except AssignmentError as refused:
+        return _refused(request, campaign, refused)
+    if not request.htmx:
+        return redirect("annotate:label", slug=campaign.slug)
+    return _next_screen(request, campaign, annotator, aspects=aspects)
+
+
+@login_required
+@require_GET
+def label_done(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """Completion screen: the campaign's code, or a redirect to the platform's completion URL."""
+    campaign = get_object_or_404(Campaign, slug=slug)
+    done = crowd_worker_complete(campaign=campaign, annotator=_worker(request))
+    if done.still_labeling:
+        return redirect("annotate:label", slug=campaign.slug)  # still has work on screen
+    if done.earned and campaign.completion_url:
+        return redirect(campaign.completion_url)
+    context = {
+        "campaign": campaign,
+        "link": done.link,
+        "earned": done.earned,
+        "blocked": done.blocked,
+        "quota_reached": done.quota_reached,
+        "progress": worker_progress(campaign=campaign, link=done.link),
+    }
+    return render(request, "annotate/label_done.html", context)

@@ -1,0 +1,380 @@
+"""An AI annotation job's work list and its recorder: AICall rows made once, results written once.
+
+The work list of a job is a set of AICall rows, created once, in one bulk insert, on the job's first run:
+one per pair and trial (pair mode) or one per prompt and trial (group mode, all selected images of a
+prompt ranked in one call). The rows are the job's memory: a re-run of the job (a crashed worker's
+message is redelivered) sends only the calls that have not succeeded, and every result is recorded in
+one transaction with its judgments, so the batch never labels a pair twice nor skips one. The
+Judgment table's unique constraint (pair, annotator, aspect, trial) is the backstop.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
+
+from annotate.models import Annotator, Campaign, Image, Judgment, Pair
+from core.jobs import JobContext
+from core.models import Job
+from pipeline.jobs import AnnotationParams
+from pipeline.mllm import (
+    Aspect,
+    AttemptRecord,
+    CallRequest,
+    CallResult,
+    ImageEncoding,
+    RequestImage,
+    ScoreScale,
+)
+from pipeline.models import AICall, AIJudgeConfig
+from pipeline.services.judges import campaign_mllm_aspects, judge_call_cost, template_version_for
+
+SELECTIONS = {
+    "all": "All pairs",
+    "unlabelled": "Only pairs without a label from this judge",
+    "sample": "A random sample of n pairs",
+}
+
+#: Failures worth another try when the job runs again (a resumed job); bad answers are final.
+RETRYABLE_REASONS = frozenset(
+    {"rate_limited", "server_error", "timeout", "connection", "http_error", "internal_error", "cancelled"}
+)
+
+
+def annotation_select_pairs(
+    *, campaign: Campaign, judge_config: AIJudgeConfig, selection: str, sample_n: int | None, seed: int = 0
+) -> list[int]:
+    """Ids of the campaign's pairs a job would label, in id order."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
+    pairs = Pair.objects.filter(campaign=campaign)
+    if selection == "unlabelled":
+        labelled = Judgment.objects.filter(annotator__ai_judge=judge_config).values("pair_id")
+        pairs = pairs.exclude(pk__in=labelled)
+    ids = list(pairs.order_by("pk").values_list("pk", flat=True))
+    if selection == "sample":
+        if not sample_n or sample_n < 1:
+            raise ValueError("a random sample needs a number of pairs n >= 1")
+        ids = sorted(random.Random(seed).sample(ids, min(sample_n, len(ids))))
+    return ids
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One call to make: its images in presentation order and the pairs it labels."""
+
+    pair_id: int | None
+    prompt_id: int
+    image_ids: tuple[int, ...]
+    pair_ids: tuple[int, ...]
+    trial: int
+
+
+def annotation_work_units(*, pair_ids: list[int], judge_config: AIJudgeConfig) -> list[WorkUnit]:
+    """The calls that label these pairs: per pair (pair mode) or per prompt (group mode), per trial."""
+    trials = (1, 2) if judge_config.swap_trial else (1,)
+    rows = (
+        Pair.objects.filter(pk__in=pair_ids)
+        .order_by("pk")
+        .values_list("pk", "prompt_id", "image_a_id", "image_b_id")
+    )
+    units: list[WorkUnit] = []
+    if judge_config.mode == AIJudgeConfig.Mode.PAIR:
+        for pk, prompt_id, a, b in rows:
+            for trial in trials:
+                order = (a, b) if trial == 1 else (b, a)
+                units.append(WorkUnit(pk, prompt_id, order, (pk,), trial))
+        return units
+    groups: dict[int, tuple[set[int], list[int]]] = {}
+    for pk, prompt_id, a, b in rows:
+        images, pairs = groups.setdefault(prompt_id, (set(), []))
+        images.update((a, b))
+        pairs.append(pk)
+    for prompt_id, (images, pairs) in sorted(groups.items()):
+        ordered = tuple(sorted(images))
+        for trial in trials:
+            shown = ordered if trial == 1 else tuple(reversed(ordered))
+            units.append(WorkUnit(None, prompt_id, shown, tuple(pairs), trial))
+    return units
+
+
+def annotation_calls_ensure(
+    *, job: Job, campaign: Campaign, judge_config: AIJudgeConfig, params: AnnotationParams
+) -> int:
+    """Create the job's AICall rows on its first run (one bulk insert); later runs keep them. Returns the count."""
+    existing = AICall.objects.filter(job=job).count()
+    if existing:
+        return existing
+    pair_ids = annotation_select_pairs(
+        campaign=campaign,
+        judge_config=judge_config,
+        selection=params.selection,
+        sample_n=params.sample_n,
+        seed=params.seed,
+    )
+    version = template_version_for(judge_config)
+    units = annotation_work_units(pair_ids=pair_ids, judge_config=judge_config)
+    AICall.objects.bulk_create(
+        [
+            AICall(
+                job=job,
+                judge=judge_config,
+                pair_id=unit.pair_id,
+                prompt_id=unit.prompt_id,
+                image_ids=list(unit.image_ids),
+                pair_ids=list(unit.pair_ids),
+                trial=unit.trial,
+                template_version=version,
+            )
+            for unit in units
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,  # the unique keys make a concurrent second insert a no-op
+    )
+    return AICall.objects.filter(job=job).count()
+
+
+def _image_source(image: Image) -> Any:
+    """A local path when the storage has one, else a reader the executor calls in its thread pool."""
+    try:
+        return image.file.path
+    except NotImplementedError:  # object storage: read the bytes when the call is about to be sent
+        name = str(image.file.name)
+
+        def read() -> bytes:
+            with default_storage.open(name, "rb") as handle:
+                return handle.read()
+
+        return read
+
+
+def annotation_request(
+    *,
+    key: str,
+    unit_prompt: str,
+    image_ids: Iterable[int],
+    images: dict[int, Image],
+    judge_config: AIJudgeConfig,
+    aspects: tuple[Aspect, ...],
+    scale: ScoreScale,
+) -> CallRequest:
+    """The kit's request for one call: the prompt, the images in the order shown, aspects and scale."""
+    shown = [images[i] for i in image_ids]
+    return CallRequest(
+        key=key,
+        prompt=unit_prompt,
+        images=tuple(RequestImage(str(image.pk), source=_image_source(image)) for image in shown),
+        template_version=template_version_for(judge_config),
+        aspects=aspects,
+        scale=scale,
+        image_encoding=ImageEncoding(max_side=judge_config.max_image_side),
+        metadata={
+            "image_meta": {
+                str(image.pk): {"defects": (image.params or {}).get("defects", [])} for image in shown
+            }
+        },
+    )
+
+
+def calls_to_send(job: Job) -> Q:
+    """The job's calls still to send: pending ones and retryable failures."""
+    return Q(job=job) & (
+        Q(status=AICall.Status.PENDING) | Q(status=AICall.Status.FAILED, error_reason__in=RETRYABLE_REASONS)
+    )
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """What recording a call's answer needs from its row: the images as shown, the trial, its pairs."""
+
+    image_ids: tuple[int, ...]
+    trial: int
+    pairs: dict[tuple[int, int], int]  # (image_a_id, image_b_id) -> pair id
+
+
+def annotation_requests(
+    *,
+    job: Job,
+    campaign: Campaign,
+    judge_config: AIJudgeConfig,
+    infos: dict[str, CallInfo],
+    chunk: int = 200,
+) -> Iterator[CallRequest]:
+    """CallRequests for the job's calls still to send, built lazily in chunks (key = AICall id).
+
+    Fills ``infos`` (key -> CallInfo) as it goes, so recording a result needs no extra read.
+    """
+    aspects = campaign_mllm_aspects(campaign)
+    scale = ScoreScale(campaign.score_min, campaign.score_max)
+    ids = list(AICall.objects.filter(calls_to_send(job)).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), chunk):
+        calls = list(
+            AICall.objects.filter(pk__in=ids[start : start + chunk])
+            .select_related("prompt")
+            .only("pk", "image_ids", "pair_ids", "trial", "prompt__text")
+            .order_by("pk")
+        )
+        images = Image.objects.only("pk", "file", "params").in_bulk(
+            {i for call in calls for i in call.image_ids}
+        )
+        pairs = {
+            pk: (a, b)
+            for pk, a, b in Pair.objects.filter(
+                pk__in={p for call in calls for p in call.pair_ids}
+            ).values_list("pk", "image_a_id", "image_b_id")
+        }
+        for call in calls:
+            assert call.prompt is not None
+            key = str(call.pk)
+            infos[key] = CallInfo(
+                image_ids=tuple(int(i) for i in call.image_ids),
+                trial=call.trial,
+                pairs={pairs[p]: p for p in call.pair_ids if p in pairs},
+            )
+            yield annotation_request(
+                key=key,
+                unit_prompt=call.prompt.text,
+                image_ids=call.image_ids,
+                images=images,
+                judge_config=judge_config,
+                aspects=aspects,
+                scale=scale,
+            )
+
+
+@dataclass
+class AnnotationRecorder:
+    """Writes one result at a time: the AICall row, its judgments and the job's progress, in one transaction."""
+
+    ctx: JobContext
+    judge_config: AIJudgeConfig
+    annotator: Annotator
+    aspect_ids: dict[str, int]
+    infos: dict[str, CallInfo]
+    judgments_created: int = 0
+    duplicates: int = 0
+
+    def record(self, result: CallResult) -> None:
+        """Record one result; a cancelled (never sent) call stays pending for the next run."""
+        if result.status == "cancelled" and result.attempts == 0:
+            return
+        info = self.infos.pop(result.key)
+        cost = judge_call_cost(self.judge_config, result.prompt_tokens, result.completion_tokens)
+        ok = result.ok
+        with transaction.atomic():
+            # One conditional UPDATE: if two workers run the same job (a message redelivered while the
+            # first still runs), the row lock makes the second wait, then see "succeeded" and skip.
+            # Attempts, tokens and cost add to earlier runs' (a retried call was paid for each time).
+            updated = (
+                AICall.objects.filter(pk=int(result.key))
+                .exclude(status=AICall.Status.SUCCEEDED)
+                .update(
+                    status=AICall.Status.SUCCEEDED if ok else AICall.Status.FAILED,
+                    attempts=F("attempts") + result.attempts,
+                    latency_s=result.latency_s,
+                    prompt_tokens=F("prompt_tokens") + result.prompt_tokens,
+                    completion_tokens=F("completion_tokens") + result.completion_tokens,
+                    cost_usd=F("cost_usd") + cost,
+                    template_version=result.template_version,
+                    rendered_prompt=result.request.prompt_text(structured=result.structured),
+                    raw_response=result.raw_text or "",
+                    finish_reason=result.finish_reason or "",
+                    error_reason=result.error.reason if result.error else "",
+                    error_message=result.error.message[:5000] if result.error else "",
+                    attempt_log=[_attempt_entry(a) for a in result.attempt_log],
+                    finished_at=timezone.now(),
+                )
+            )
+            if not updated:
+                self.duplicates += 1
+                return
+            if ok:
+                judgments = self._judgments(int(result.key), info, result)
+                created = Judgment.objects.bulk_create(judgments, ignore_conflicts=True)
+                self.judgments_created += len(created)
+            self.ctx.advance()
+            if cost:
+                self.ctx.add_cost(cost)
+
+    def _judgments(self, call_id: int, info: CallInfo, result: CallResult) -> list[Judgment]:
+        position = {image_id: index for index, image_id in enumerate(info.image_ids)}
+        out = []
+        for pj in result.pairwise():
+            first, second = int(pj.first), int(pj.second)
+            a, b = min(first, second), max(first, second)
+            pair_id = info.pairs.get((a, b))
+            if pair_id is None or pj.aspect not in self.aspect_ids:
+                continue  # group mode: two images of the prompt that form no selected pair
+            if pj.winner is None:
+                choice = Judgment.Choice.TIE
+            else:
+                choice = Judgment.Choice.A if int(pj.winner) == a else Judgment.Choice.B
+            score_a, score_b = (
+                (pj.first_score, pj.second_score) if first == a else (pj.second_score, pj.first_score)
+            )
+            out.append(
+                Judgment(
+                    pair_id=pair_id,
+                    annotator=self.annotator,
+                    aspect_id=self.aspect_ids[pj.aspect],
+                    trial=info.trial,
+                    choice=choice,
+                    presented_order="AB" if position[a] < position[b] else "BA",
+                    score_a=score_a,
+                    score_b=score_b,
+                    rationale=pj.rationale,
+                    duration_s=result.latency_s,
+                    template_version=result.template_version,
+                    ai_call_id=call_id,
+                )
+            )
+        return out
+
+
+def _attempt_entry(attempt: AttemptRecord) -> dict[str, Any]:
+    return {
+        "outcome": attempt.outcome,
+        "http_status": attempt.http_status,
+        "latency_s": round(attempt.latency_s, 4),
+        "waited_before_s": round(attempt.waited_before_s, 3),
+        "prompt_tokens": attempt.prompt_tokens,
+        "completion_tokens": attempt.completion_tokens,
+    }
+
+
+def annotation_job_summary(job: Job) -> dict[str, Any]:
+    """Counts and usage of a job's calls: the job's result."""
+    calls = AICall.objects.filter(job=job)
+    totals = calls.aggregate(
+        prompt_tokens=Sum("prompt_tokens"),
+        completion_tokens=Sum("completion_tokens"),
+        cost=Sum("cost_usd"),
+        succeeded=Count("pk", filter=Q(status=AICall.Status.SUCCEEDED)),
+        failed=Count("pk", filter=Q(status=AICall.Status.FAILED)),
+        pending=Count("pk", filter=Q(status=AICall.Status.PENDING)),
+    )
+    reasons = dict(
+        calls.filter(status=AICall.Status.FAILED)
+        .values_list("error_reason")
+        .annotate(n=Count("pk"))
+        .values_list("error_reason", "n")
+    )
+    return {
+        "calls": calls.count(),
+        "succeeded": totals["succeeded"],
+        "failed": totals["failed"],
+        "pending": totals["pending"],
+        "failures_by_reason": reasons,
+        "judgments": Judgment.objects.filter(ai_call__job=job).count(),
+        "prompt_tokens": totals["prompt_tokens"] or 0,
+        "completion_tokens": totals["completion_tokens"] or 0,
+        "cost_usd": str((totals["cost"] or Decimal("0")).quantize(Decimal("0.000001"))),
+    }

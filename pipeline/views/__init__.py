@@ -1,0 +1,1 @@
+"""Pipeline's admin pages: generation and prompts (generation.py), AI judges and their calls (annotation.py)."""

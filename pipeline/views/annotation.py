@@ -1,0 +1,132 @@
+"""Admin pages for AI judges: the judges and their spending, launching a batch, a job's calls and failures."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from annotate.models import Campaign
+from core.http import HtmxHttpRequest
+from core.models import Job
+from core.permissions import admin_required
+from pipeline import selectors
+from pipeline.forms import AnnotateForm
+from pipeline.models import AICall, AIJudgeConfig
+from pipeline.services.annotation import annotation_estimate, annotation_start
+from pipeline.services.judges import judge_queue
+
+CALLS_PAGE_SIZE = 50
+
+
+@admin_required
+def judge_list(request: HtmxHttpRequest) -> HttpResponse:
+    """AI judge configurations with their calls, tokens and spending, and recent annotation jobs."""
+    context = {"judges": selectors.judges_with_spending(), "jobs": selectors.annotation_jobs_recent()}
+    return render(request, "pipeline/ai/judge_list.html", context)
+
+
+def _estimate_context(form: AnnotateForm) -> dict[str, Any]:
+    if not form.is_valid():
+        return {"estimate": None, "estimate_errors": form.errors}
+    data = form.cleaned_data
+    try:
+        estimate = annotation_estimate(
+            campaign=data["campaign"],
+            judge_config=data["judge"],
+            selection=data["selection"],
+            sample_n=data.get("sample_n"),
+            seed=data.get("seed") or 0,
+        )
+    except ValueError as exc:
+        return {"estimate": None, "estimate_errors": {"__all__": [str(exc)]}}
+    return {"estimate": estimate, "judge": data["judge"], "queue": judge_queue(data["judge"])}
+
+
+@admin_required
+def annotate_launch(request: HtmxHttpRequest) -> HttpResponse:
+    """Annotate campaign X with judge Y: the estimate updates as the selection changes, then launch."""
+    if request.method == "POST":
+        form = AnnotateForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                job = annotation_start(
+                    campaign=data["campaign"],
+                    judge_config=data["judge"],
+                    selection=data["selection"],
+                    sample_n=data.get("sample_n"),
+                    seed=data.get("seed") or 0,
+                    execution=data["execution"],
+                    created_by=request.user,
+                )
+            except ValueError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Started AI annotation job {job.pk} on the {job.queue} queue.")
+                return redirect("pipeline:ai-job-calls", pk=job.pk)
+    else:
+        campaigns = Campaign.objects.order_by("-created_at")
+        initial: dict[str, Any] = {
+            "campaign": campaigns.filter(slug=request.GET.get("campaign", "")).first() or campaigns.first()
+        }
+        if request.GET.get("judge"):
+            initial["judge"] = AIJudgeConfig.objects.filter(pk=request.GET["judge"]).first()
+        else:  # with a single judge there is nothing to choose; with several, spending is a choice
+            judges = list(AIJudgeConfig.objects.all()[:2])
+            initial["judge"] = judges[0] if len(judges) == 1 else None
+        form = AnnotateForm(initial={k: v for k, v in initial.items() if v is not None})
+    bound = form if form.is_bound else AnnotateForm({**form.initial, **_initial_values(form)})
+    context = {"form": form, **_estimate_context(bound)}
+    return render(request, "pipeline/ai/annotate.html", context)
+
+
+def _initial_values(form: AnnotateForm) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        values[name] = getattr(value, "pk", value)
+    return values
+
+
+@admin_required
+def annotate_estimate(request: HtmxHttpRequest) -> HttpResponse:
+    """The estimate partial for the launch form's current values (htmx)."""
+    form = AnnotateForm(request.GET)
+    return render(request, "pipeline/ai/annotate.html#estimate", _estimate_context(form))
+
+
+@admin_required
+def job_calls(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """An annotation job's calls: totals, failures with reason and raw text (filter by status)."""
+    job = get_object_or_404(Job.objects.select_related("campaign"), pk=pk)
+    totals = selectors.job_call_totals(job=job)
+    status = request.GET.get("status", "failed")
+    page = Paginator(selectors.job_calls_page_rows(job=job, status=status), CALLS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    judge_id = job.params.get("judge_config_id")
+    context = {
+        "job": job,
+        "totals": totals,
+        "cost": totals["cost"] or Decimal("0"),
+        "reasons": selectors.job_failure_reasons(job=job),
+        "status": status,
+        "page": page,
+        "judge": AIJudgeConfig.objects.filter(pk=judge_id).first() if judge_id else None,
+        "statuses": ["failed", "pending", "succeeded", "all"],
+    }
+    template = "pipeline/ai/job_calls.html#calls-live" if request.htmx else "pipeline/ai/job_calls.html"
+    return render(request, template, context)
+
+
+@admin_required
+def call_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """One MLLM call: the exact rendered prompt, the raw response, its attempts and judgments."""
+    call = get_object_or_404(AICall.objects.select_related("job", "judge", "pair", "prompt"), pk=pk)
+    judgments = call.judgments.select_related("aspect", "pair").order_by("pair_id", "aspect__order")
+    return render(request, "pipeline/ai/call_detail.html", {"call": call, "judgments": judgments})
