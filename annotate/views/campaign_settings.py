@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate.forms import CampaignForm
-from annotate.models import Campaign
+from annotate.models import Campaign, Judgment
 from annotate.selectors import campaign_warnings
 from annotate.services.campaigns import aspect_custom_create, campaign_save
 from core.http import HtmxHttpRequest
@@ -31,6 +31,23 @@ def _save(request: HtmxHttpRequest, form: CampaignForm) -> Campaign:
         return campaign_save(campaign=form.instance, aspects=aspects, created_by=request.user)
 
 
+def _aspect_warnings(form: CampaignForm, campaign: Campaign | None) -> list[str]:
+    """Aspects the form drops that already have judgments in this campaign (kept, but out of reports)."""
+    if campaign is None:
+        return []
+    kept = {aspect.pk for aspect in form.cleaned_data.get("aspects", [])}
+    dropped = campaign.aspects.exclude(pk__in=kept)
+    found = []
+    for aspect in dropped:
+        n = Judgment.objects.filter(pair__campaign=campaign, aspect=aspect).count()
+        if n:
+            found.append(
+                f"Dropping {aspect.name} hides its {n} judgment{'s' * (n != 1)} in this campaign from reports "
+                "and the labeling screen (they are kept; tick it again to bring them back)."
+            )
+    return found
+
+
 def _form_page(request: HtmxHttpRequest, form: CampaignForm, campaign: Campaign | None) -> HttpResponse:
     warnings = campaign_warnings(campaign=form.instance) if not form.errors else []
     context = {"form": form, "campaign": campaign, "warnings": warnings}
@@ -42,7 +59,7 @@ def _submit(request: HtmxHttpRequest, campaign: Campaign | None) -> HttpResponse
     if request.method != "POST" or not form.is_valid():
         return _form_page(request, form, campaign)
     # A setting that cannot work is saved only once the admin has seen the warning and confirmed.
-    warnings = campaign_warnings(campaign=form.instance)
+    warnings = campaign_warnings(campaign=form.instance) + _aspect_warnings(form, campaign)
     if warnings and request.POST.get("confirm") != "1":
         return render(
             request,
@@ -80,6 +97,6 @@ def campaign_check(request: HtmxHttpRequest) -> HttpResponse:
         campaign = Campaign.objects.filter(pk=int(request.POST["campaign_id"])).first()
     form = CampaignForm(request.POST, instance=campaign or Campaign())
     valid = form.is_valid()
-    warnings = campaign_warnings(campaign=form.instance) if valid else []
+    warnings = campaign_warnings(campaign=form.instance) + _aspect_warnings(form, campaign) if valid else []
     context = {"form": form, "warnings": warnings, "checked": True}
     return render(request, "annotate/campaign_form.html#warnings", context)

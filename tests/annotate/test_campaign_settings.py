@@ -214,3 +214,17 @@ def test_guidelines_are_markdown_rendered_without_scripts_or_unsafe_links(client
     client.force_login(crowdworker_create(username="reader", password="a-long-password-1"))
     page = client.get(reverse("annotate:label", args=[campaign.slug])).content.decode()
     assert "<h1>Be fair</h1>" in page and "<em>really</em>" in page and "steal()" not in page
+
+
+def test_dropping_an_aspect_with_judgments_needs_a_confirmation(admin_client, aspects):
+    from tests.factories import JudgmentFactory
+
+    campaign = CampaignFactory(name="Team study", status="draft", gold_rate=0)
+    JudgmentFactory(pair=PairFactory(campaign=campaign), aspect=aspects[3])
+    data = form_data(aspects=[str(a.pk) for a in aspects[:3]])
+    url = reverse("annotate:campaign-edit", args=[campaign.slug])
+    warned = admin_client.post(url, data).content.decode()
+    assert "Dropping Harmlessness hides its 1 judgment" in warned
+    assert campaign.aspects.count() == 4
+    assert admin_client.post(url, {**data, "confirm": "1"}).status_code == 302
+    assert campaign.aspects.count() == 3
