@@ -115,18 +115,34 @@ class Campaign(models.Model):
         PAUSED = "paused", "Paused"
         CLOSED = "closed", "Closed"
 
+    class Access(models.TextChoices):
+        OPEN = "open", "Crowd link: anyone with the entry link, and every signed-in worker"
+        INVITE = "invite", "Invite only: members an admin invited"
+
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=200, unique=True)
     guidelines = models.TextField(blank=True)
     aspects = models.ManyToManyField(Aspect, related_name="campaigns")
     prompts = models.ManyToManyField(Prompt, related_name="campaigns", blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    access = models.CharField(
+        max_length=8,
+        choices=Access.choices,
+        default=Access.OPEN,
+        db_default=Access.OPEN,
+        help_text="Invite only: the crowd link is refused and only members see and label the campaign.",
+    )
     humans_per_pair = models.PositiveSmallIntegerField(
         default=3, help_text="Overlap: distinct humans per pair."
     )
     gold_rate = models.FloatField(default=0.1, help_text="Share of served pairs that are gold pairs.")
     allow_tie = models.BooleanField(default=True)
     rationale_required = models.BooleanField(default=False)
+    human_scores = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Humans also score each image per aspect on the score scale.",
+    )
     score_min = models.SmallIntegerField(default=1)
     score_max = models.SmallIntegerField(default=10)
     reservation_minutes = models.PositiveSmallIntegerField(default=10)
@@ -137,6 +153,11 @@ class Campaign(models.Model):
     min_gold_for_status = models.PositiveSmallIntegerField(default=5)
     flag_too_fast_share = models.FloatField(
         default=0.3, help_text="Flag a worker when more than this share of their submissions is too fast."
+    )
+    min_submissions_for_flag = models.PositiveSmallIntegerField(
+        default=5,
+        db_default=5,
+        help_text="Submissions before the too-fast share can flag a worker; keep it within the quota.",
     )
     completion_code = models.CharField(max_length=64, blank=True)
     completion_url = models.URLField(blank=True)
@@ -231,6 +252,11 @@ class Annotator(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     status_reason = models.CharField(max_length=300, blank=True)
     status_set_by_admin = models.BooleanField(default=False)
+    is_simulated = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="A simulated crowdworker of the demo: never a person's labels.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -312,6 +338,9 @@ class CampaignWorker(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     last_active_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Membership of an invite-only campaign lives on the enrolment row the labeling screen reads anyway,
+    # so checking it costs no query. Empty: not (or no longer) a member.
+    invited_at = models.DateTimeField(null=True, blank=True, help_text="When an admin made them a member.")
 
     class Meta:
         constraints = [
@@ -352,6 +381,13 @@ class Judgment(models.Model):
     rationale = models.TextField(blank=True)
     duration_s = models.FloatField(null=True, blank=True)
     template_version = models.CharField(max_length=32, blank=True)
+    # Review: a rejected judgment is kept and marked; reports and exports leave it out by default.
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    rejected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # db_default: the labeling screen inserts judgments with plain SQL that names only the columns it sets.
+    rejection_reason = models.CharField(max_length=300, blank=True, default="", db_default="")
     assignment = models.ForeignKey(
         Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgments"
     )
@@ -374,7 +410,18 @@ class Judgment(models.Model):
             ),
             models.CheckConstraint(condition=Q(trial__gte=1), name="judgment_trial_positive"),
         ]
-        indexes = [models.Index(fields=["annotator", "aspect"])]
+        indexes = [
+            models.Index(fields=["annotator", "aspect"]),
+            # "N judgments since this report": recent rows only (timestamps grow, so inserts stay cheap).
+            models.Index(fields=["created_at"], name="judgment_created"),
+            models.Index(
+                fields=["rejected_at"], condition=Q(rejected_at__isnull=False), name="judgment_rejected"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.annotator_id}: pair {self.pair_id} {self.aspect_id} -> {self.choice}"
+
+    @property
+    def is_rejected(self) -> bool:
+        return self.rejected_at is not None

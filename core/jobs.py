@@ -283,3 +283,31 @@ def demo_countdown(ctx: JobContext) -> dict[str, Any]:
         time.sleep(params.sleep_s)
         ctx.advance()
     return {"steps": params.steps}
+
+
+# --- retrying ------------------------------------------------------------------------------------------
+
+
+def job_retry(*, job: Job, by: Any = None) -> Job:
+    """Resume a failed or cancelled job: back to pending, cancel flag cleared, re-enqueued after commit.
+
+    Handlers are resumable, so the new run skips the work the earlier runs recorded. The old error stays
+    in the log; anything else raises ValueError (a job that is pending, running or succeeded).
+    """
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
+            raise ValueError(
+                f"Job {job.pk} is {job.get_status_display().lower()}: only failed or cancelled jobs resume."
+            )
+        who = f" by {by.get_username()}" if getattr(by, "is_authenticated", False) else ""
+        earlier = f" after: {job.error.splitlines()[0][:300]}" if job.error else ""
+        job.status = Job.Status.PENDING
+        job.cancel_requested = False
+        job.finished_at = None
+        job.error = ""
+        job.celery_task_id = str(uuid.uuid4())
+        job.save(update_fields=["status", "cancel_requested", "finished_at", "error", "celery_task_id"])
+        _log_line(job.pk, f"retry requested{who}{earlier}")
+        transaction.on_commit(lambda: job_enqueue(job=job))
+    return job

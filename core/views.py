@@ -1,4 +1,4 @@
-"""Jobs pages: a list with live progress bars, a detail page with the log, and cancel."""
+"""Jobs pages: a list with live progress bars, a detail page with the log, cancel and retry."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from core.http import HtmxHttpRequest
-from core.jobs import DemoParams, job_cancel, job_create
+from core.jobs import job_cancel, job_retry
 from core.models import Job
 from core.permissions import admin_required
 
@@ -45,8 +45,17 @@ def job_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @admin_required
 @require_POST
-def job_demo_start(request: HtmxHttpRequest) -> HttpResponse:
-    """Start the demo job (counts to 40), to see the job machinery work."""
-    job = job_create(kind="demo", params=DemoParams(steps=40, sleep_s=0.25), created_by=request.user)
-    messages.success(request, f"Started demo job {job.pk}.")
-    return redirect("core:job-list")
+def job_retry_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Resume a failed or cancelled job where it stopped."""
+    job = get_object_or_404(Job, pk=pk)
+    try:
+        job = job_retry(job=job, by=request.user)
+    except ValueError as exc:
+        if request.htmx:
+            return HttpResponse(str(exc), status=409)
+        messages.error(request, str(exc))
+    else:
+        if request.htmx:
+            return render(request, "core/job_list.html#job-row", {"job": job})
+        messages.success(request, f"Job {job.pk} is queued again; it resumes where it stopped.")
+    return redirect("core:job-detail", pk=job.pk)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
 from annotate.models import Campaign, Generator
 from pipeline.generation.diffusers_backend import DTYPES
-from pipeline.models import AIJudgeConfig, validate_env_var_name
+from pipeline.models import SECRET_OPTION_NAMES, AIJudgeConfig, validate_env_var_name
 from pipeline.services.annotation import EXECUTIONS
 from pipeline.services.annotation_calls import SELECTIONS
 from pipeline.services.generation import PAIR_STRATEGIES
@@ -134,3 +134,149 @@ class AnnotateForm(forms.Form):
         if data.get("execution") == "batch" and judge and judge.provider != AIJudgeConfig.Provider.OPENAI:
             self.add_error("execution", "The Batch API needs an OpenAI-compatible judge.")
         return data
+
+
+def allowed_key_variables() -> list[str]:
+    """Environment variables an AI judge may take its key from (the AI_API_KEY_ENV_NAMES setting)."""
+    from django.conf import settings
+
+    return list(getattr(settings, "AI_API_KEY_ENV_NAMES", ["OPENAI_API_KEY"]))
+
+
+class JudgeForm(forms.ModelForm):
+    """Every setting of an AI judge; the model's clean() checks template against mode and secrets in options."""
+
+    api_key_env = forms.ChoiceField(
+        required=False,
+        label="API key variable",
+        help_text="The environment variable the worker reads the key from (the allowed list is set by "
+        "AI_API_KEY_ENV_NAMES). The key itself never enters the database.",
+    )
+    template_version = forms.ChoiceField(label="Prompt template")
+    base_url = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        label="Base URL",
+        help_text="An OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 or a vLLM server; empty "
+        "for OpenAI itself.",
+    )
+    options = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        help_text='Provider options as JSON, e.g. {"max_output_tokens": 1024, "image_detail": "low"}; '
+        "never a key.",
+    )
+
+    class Meta:
+        model = AIJudgeConfig
+        fields = [
+            "name",
+            "provider",
+            "model",
+            "base_url",
+            "api_key_env",
+            "mode",
+            "template_version",
+            "swap_trial",
+            "temperature",
+            "concurrency",
+            "requests_per_minute",
+            "tokens_per_minute",
+            "max_image_side",
+            "timeout_s",
+            "max_attempts",
+            "price_per_1k_prompt_tokens",
+            "price_per_1k_completion_tokens",
+            "options",
+        ]
+        labels = {
+            "base_url": "Base URL",
+            "swap_trial": "Ask again with the order swapped (trial 2)",
+            "requests_per_minute": "Requests per minute",
+            "tokens_per_minute": "Tokens per minute",
+            "max_image_side": "Longest image side sent (px)",
+            "timeout_s": "Timeout per call (s)",
+            "max_attempts": "Attempts per call",
+            "price_per_1k_prompt_tokens": "$ per 1k prompt tokens",
+            "price_per_1k_completion_tokens": "$ per 1k completion tokens",
+        }
+        help_texts = {
+            "base_url": "An OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 or a vLLM server; "
+            "empty for OpenAI itself.",
+            "swap_trial": "Measures the judge's position bias; costs twice the calls.",
+            "requests_per_minute": "Empty: no limit.",
+            "tokens_per_minute": "Empty: no limit.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from pipeline.mllm.templates import TEMPLATES
+
+        allowed = allowed_key_variables()
+        choices = [("", "No key (a local server that needs none)")] + [(name, name) for name in allowed]
+        current = self.instance.api_key_env if self.instance.pk else ""
+        if current and current not in allowed:
+            choices.append((current, f"{current} (not allowed any more: choose another)"))
+        cast(forms.ChoiceField, self.fields["api_key_env"]).choices = choices
+        cast(forms.ChoiceField, self.fields["template_version"]).choices = [
+            (version, f"{version} ({template.mode} mode)") for version, template in sorted(TEMPLATES.items())
+        ]
+        for name in ("temperature", "timeout_s"):
+            self.fields[name].widget.attrs["step"] = "0.1"
+        self.fields["concurrency"].widget.attrs["min"] = "1"
+        self.fields["max_attempts"].widget.attrs["min"] = "1"
+
+    def clean_api_key_env(self) -> str:
+        value = self.cleaned_data.get("api_key_env") or ""
+        if value and value not in allowed_key_variables():
+            raise forms.ValidationError(
+                f"{value} is not in the allowed list ({', '.join(allowed_key_variables())})."
+            )
+        return value
+
+    def clean_options(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("options")
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Options must be a JSON object.")
+        secret = sorted(name for name in value if str(name).lower() in SECRET_OPTION_NAMES)
+        if secret:
+            # Never show a pasted secret again: the re-rendered form gets empty options.
+            data: Any = self.data.copy()  # type: ignore[attr-defined]  # a QueryDict: copied to change it
+            data["options"] = "{}"
+            self.data = data
+            raise forms.ValidationError(
+                f"Options may not hold secrets ({', '.join(secret)}): put the key in an environment variable "
+                "and choose its name as the API key variable. The options were cleared."
+            )
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in ("concurrency", "max_attempts", "max_image_side"):
+            if data.get(name) is not None and data[name] < 1:
+                self.add_error(name, "At least 1.")
+        if data.get("timeout_s") is not None and data["timeout_s"] <= 0:
+            self.add_error("timeout_s", "Give a positive number of seconds.")
+        for name in ("price_per_1k_prompt_tokens", "price_per_1k_completion_tokens"):
+            if data.get(name) is not None and data[name] < 0:
+                self.add_error(name, "Prices cannot be negative.")
+        if data.get("temperature") is not None and not 0 <= data["temperature"] <= 2:
+            self.add_error("temperature", "Between 0 and 2.")
+        if (
+            data.get("provider") == AIJudgeConfig.Provider.OPENAI
+            and data.get("api_key_env") == ""
+            and not data.get("base_url")
+        ):
+            self.add_error("api_key_env", "OpenAI itself needs a key: choose the variable that holds it.")
+        return data
+
+
+class JudgeTestForm(forms.Form):
+    """Which campaign's pair the Test button sends (a random regular pair of it, or a given pair id)."""
+
+    campaign = forms.ModelChoiceField(Campaign.objects.order_by("name"), empty_label=None)
+    pair = forms.IntegerField(required=False, min_value=1, label="Pair id (optional)")

@@ -21,6 +21,7 @@ class ReportParameters:
     include_flagged: bool = False
     include_blocked: bool = False
     ai_judge_ids: tuple[int, ...] | None = None
+    exclude_simulated: bool = False  # leave out the demo's simulated crowdworkers
     n_resamples: int = 1000
     seed: int = 0
     level: float = 0.95
@@ -34,6 +35,8 @@ class ReportParameters:
         ]
         for key in ("aspect_keys", "ai_judge_ids"):
             data[key] = None if data[key] is None else sorted(set(data[key]))
+        if not self.exclude_simulated:
+            del data["exclude_simulated"]  # absent when off, so reports cached before the flag keep their key
         return data
 
     @property
@@ -56,6 +59,7 @@ class ReportParameters:
             ai_judge_ids=None
             if data.get("ai_judge_ids") is None
             else tuple(int(i) for i in data["ai_judge_ids"]),
+            exclude_simulated=bool(data.get("exclude_simulated", False)),
             n_resamples=int(data.get("n_resamples", 1000)),
             seed=int(data.get("seed", 0)),
             level=float(data.get("level", 0.95)),

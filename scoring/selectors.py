@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.db import connection
@@ -52,6 +53,8 @@ class JudgmentFilter:
     include_flagged: bool = False
     include_blocked: bool = False
     ai_judge_ids: tuple[int, ...] | None = None  # AI annotator ids; None: every AI judge
+    include_rejected: bool = False  # review: rejected judgments are left out unless asked
+    exclude_simulated: bool = False  # the demo's simulated crowdworkers
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,9 @@ def _judgment_sql(flt: JudgmentFilter) -> str:
     if flt.ai_judge_ids is not None:
         ai_condition += f" AND a.id IN ({id_list(flt.ai_judge_ids)})"
     aspect_condition = f"AND j.aspect_id IN ({id_list(flt.aspect_ids)})" if flt.aspect_ids is not None else ""
+    if not flt.include_rejected:
+        aspect_condition += " AND j.rejected_at IS NULL"
+    human_condition = "a.kind = 'human'" + (" AND NOT a.is_simulated" if flt.exclude_simulated else "")
     seconds = "j.duration_s" if connection.vendor != "postgresql" else "COALESCE(j.duration_s, 'NaN'::float8)"
     return f"""
         SELECT CAST(j.pair_id AS BIGINT), CAST(j.annotator_id AS BIGINT), CAST(j.aspect_id AS BIGINT),
@@ -115,7 +121,7 @@ def _judgment_sql(flt: JudgmentFilter) -> str:
         JOIN annotate_pair p ON p.id = j.pair_id
         JOIN annotate_annotator a ON a.id = j.annotator_id
         WHERE p.campaign_id IN ({id_list(flt.campaign_ids)}) {aspect_condition}
-          AND ((a.kind = 'human' AND a.status IN ({", ".join(human_statuses)})) OR ({ai_condition}))
+          AND (({human_condition} AND a.status IN ({", ".join(human_statuses)})) OR ({ai_condition}))
     """
 
 
@@ -244,3 +250,25 @@ def ai_judges_of(*, campaigns: Sequence[Campaign]) -> list[Annotator]:
     # EXISTS stops at the first judgment per AI annotator, instead of joining every judgment.
     judged = Judgment.objects.filter(annotator=OuterRef("pk"), pair__campaign__in=list(campaigns))
     return list(Annotator.objects.filter(Exists(judged), kind=Annotator.Kind.AI).order_by("name"))
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """What changed in a report's campaigns since it was computed: new judgments and new rejections."""
+
+    new: int
+    rejected: int
+
+    @property
+    def changes(self) -> int:
+        """All changes since the report."""
+        return self.new + self.rejected
+
+
+def judgments_since(*, campaign_ids: Sequence[int], since: Any) -> Staleness:
+    """Judgments added to, and judgments rejected in, these campaigns after `since` (a report's time)."""
+    judgments = Judgment.objects.filter(pair__campaign_id__in=list(campaign_ids))
+    return Staleness(
+        new=judgments.filter(created_at__gt=since).count(),
+        rejected=judgments.filter(rejected_at__gt=since).count(),
+    )

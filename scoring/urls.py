@@ -1,8 +1,8 @@
-"""Routes of the agreement report (namespace "scoring")."""
+"""Routes of the agreement report and the judgments export (namespace "scoring")."""
 
 from django.urls import path
 
-from scoring import views
+from scoring import export_views, views
 
 app_name = "scoring"
 urlpatterns = [
@@ -10,4 +10,7 @@ urlpatterns = [
     path("campaigns/<slug:slug>/report.json", views.report_json, name="report-json"),
     path("campaigns/<slug:slug>/report/refresh/", views.report_refresh, name="report-refresh"),
     path("campaigns/<slug:slug>/report/jobs/<int:job_id>/", views.report_progress, name="report-progress"),
+    path(
+        "campaigns/<slug:slug>/export/judgments.jsonl", export_views.export_judgments, name="export-judgments"
+    ),
 ]

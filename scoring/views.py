@@ -40,6 +40,7 @@ def _parameters(request: HtmxHttpRequest, campaign: Campaign) -> ReportParameter
         include_flagged=query.get("include_flagged") == "1",
         include_blocked=query.get("include_blocked") == "1",
         ai_judge_ids=ai_ids,
+        exclude_simulated=query.get("exclude_simulated") == "1",
     )
 
 
@@ -49,6 +50,8 @@ def _query(params: ReportParameters, campaign: Campaign) -> str:
         pairs.append(("include_flagged", "1"))
     if params.include_blocked:
         pairs.append(("include_blocked", "1"))
+    if params.exclude_simulated:
+        pairs.append(("exclude_simulated", "1"))
     if params.ai_judge_ids is not None:
         pairs += [("ai", i) for i in params.ai_judge_ids]
     slugs = dict(Campaign.objects.filter(pk__in=params.campaign_ids[1:]).values_list("pk", "slug"))
@@ -184,6 +187,9 @@ def report_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         else {j.pk for j in judges},
         "other_campaigns": Campaign.objects.exclude(pk=campaign.pk).order_by("name"),
         "job": report_job_running(campaign=campaign, params=params),
+        "stale": selectors.judgments_since(campaign_ids=params.campaign_ids, since=cached.created_at)
+        if cached
+        else None,
     }
     return render(request, "scoring/report.html", context)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".demo"
+DEMO_SLUG = "demo-shapes-and-colours"  # slugify(pipeline.services.demo.DEMO_CAMPAIGN)
 
 
 def main() -> int:
@@ -76,7 +77,10 @@ def main() -> int:
             env=env,
         )
     )
-    run("seed_demo")
+    # Images, the simulated judge's labels and the simulated crowd's, then the first agreement report, all
+    # before the server says it is ready: the report page has human and AI figures on first opening.
+    run("seed_demo", "--wait")
+    run("agreement_report", DEMO_SLUG)
     children.append(
         subprocess.Popen(
             [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"], cwd=ROOT, env=env

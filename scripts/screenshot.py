@@ -1,6 +1,8 @@
 """Log in and save full-page screenshots of app pages with Debian's headless Chromium.
 
-Usage: python scripts/screenshot.py BASE_URL USER PASSWORD OUT_DIR PATH [PATH ...]
+Usage: python scripts/screenshot.py [--width=390] BASE_URL USER PASSWORD OUT_DIR PATH [PATH ...]
+
+--width sets the viewport width (default 1400, e.g. 390 for a phone); files get a -<width> suffix then.
 """
 
 from __future__ import annotations
@@ -20,11 +22,16 @@ CHROMIUM_ARGS = [
 
 
 def main() -> None:
-    base, user, password, out, *paths = sys.argv[1:]
+    args = sys.argv[1:]
+    width = 1400
+    if args and args[0].startswith("--width="):
+        width = int(args.pop(0).split("=", 1)[1])
+    base, user, password, out, *paths = args
+    suffix = "" if width == 1400 else f"-{width}"
     Path(out).mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page = browser.new_page(viewport={"width": width, "height": 900 if width > 600 else 844})
         page.goto(f"{base}/login/")
         page.fill("input[name=username]", user)
         page.fill("input[name=password]", password)
@@ -32,9 +39,12 @@ def main() -> None:
         for path in paths:
             page.goto(f"{base}{path}")
             page.wait_for_timeout(800)
-            name = path.strip("/").replace("/", "_") or "home"
-            page.screenshot(path=f"{out}/{name}.png", full_page=True)
-            print(f"{out}/{name}.png")
+            name = (
+                path.strip("/").replace("/", "_").replace("?", "_").replace("=", "-").replace("&", "_")
+                or "home"
+            )
+            page.screenshot(path=f"{out}/{name}{suffix}.png", full_page=True)
+            print(f"{out}/{name}{suffix}.png")
         browser.close()
 
 

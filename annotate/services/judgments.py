@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -28,8 +28,10 @@ from annotate.models import Annotator, Aspect, Assignment, Campaign, CampaignWor
 from annotate.services.assignments import AssignmentError, pair_slot_take
 
 SIDES = ("left", "tie", "right")
-SPEED_FLAG_MIN_SUBMISSIONS = 10  # the too-fast share means little before this many submissions
 RATIONALE_MAX_CHARS = 2000
+
+#: Per-image scores as the form sends them: aspect key -> (left image's score, right image's score).
+Scores = dict[str, tuple[str, str]]
 
 
 class JudgmentInvalid(AssignmentError):
@@ -51,6 +53,7 @@ class SubmitResult:
     assignment: Assignment
     duplicate: bool = False
     link: CampaignWorker | None = None
+    pair_complete: bool = True  # the pair has all its human judgment sets now (undo is no longer offered)
 
 
 def canonical_choice(*, side: str, swapped: bool) -> str:
@@ -61,10 +64,41 @@ def canonical_choice(*, side: str, swapped: bool) -> str:
     return left if side == "left" else right
 
 
+def scores_parse(*, campaign: Campaign, aspects: list[Aspect], scores: Scores) -> dict[str, tuple[int, int]]:
+    """The per-image scores as integers on the campaign's scale (left, right); JudgmentInvalid names each problem."""
+    if not campaign.human_scores:
+        return {}
+    parsed: dict[str, tuple[int, int]] = {}
+    errors: dict[str, str] = {}
+    low, high = campaign.score_min, campaign.score_max
+    for aspect in aspects:
+        raw = scores.get(aspect.key, ("", ""))
+        values = []
+        for text in raw:
+            text = (text or "").strip()
+            if not text.lstrip("-").isdigit() or not low <= int(text) <= high:
+                errors[aspect.key] = f"Score both images from {low} to {high}."
+                break
+            values.append(int(text))
+        if aspect.key not in errors:
+            parsed[aspect.key] = (values[0], values[1])
+    if errors:
+        raise JudgmentInvalid(errors)
+    return parsed
+
+
 def judgment_form_validate(
-    *, campaign: Campaign, aspects: list[Aspect], choices: dict[str, str], rationales: dict[str, str]
-) -> None:
-    """Raise JudgmentInvalid unless every aspect has an allowed choice and a rationale where required."""
+    *,
+    campaign: Campaign,
+    aspects: list[Aspect],
+    choices: dict[str, str],
+    rationales: dict[str, str],
+    scores: Scores | None = None,
+) -> dict[str, tuple[int, int]]:
+    """Raise JudgmentInvalid unless every aspect has an allowed choice, a rationale and scores where required.
+
+    Returns the per-image scores as integers (empty when the campaign asks for none).
+    """
     errors: dict[str, str] = {}
     for aspect in aspects:
         side = choices.get(aspect.key, "")
@@ -79,8 +113,14 @@ def judgment_form_validate(
             errors[aspect.key] = "Please give a short reason."
         elif len(rationale) > RATIONALE_MAX_CHARS:
             errors[aspect.key] = f"Please keep the reason under {RATIONALE_MAX_CHARS} characters."
+    try:
+        parsed = scores_parse(campaign=campaign, aspects=aspects, scores=scores or {})
+    except JudgmentInvalid as invalid:
+        errors = {**invalid.errors, **errors}
+        parsed = {}
     if errors:
         raise JudgmentInvalid(errors)
+    return parsed
 
 
 def judgment_submit(
@@ -91,11 +131,17 @@ def judgment_submit(
     annotator: Annotator,
     choices: dict[str, str],
     rationales: dict[str, str],
+    scores: Scores | None = None,
     now: datetime | None = None,
 ) -> SubmitResult:
-    """Store one judgment per aspect for a pair reserved to this worker; refuse anything else with a 4xx."""
+    """Store one judgment per aspect for a pair reserved to this worker; refuse anything else with a 4xx.
+
+    ``scores`` are the per-image scores (left, right) per aspect, required when the campaign asks for them.
+    """
     now = now or timezone.now()
-    judgment_form_validate(campaign=campaign, aspects=aspects, choices=choices, rationales=rationales)
+    numbers = judgment_form_validate(
+        campaign=campaign, aspects=aspects, choices=choices, rationales=rationales, scores=scores
+    )
     if annotator.status == Annotator.Status.BLOCKED:
         raise AssignmentError("Your account cannot submit labels.", status=403)
     if campaign.status != Campaign.Status.ACTIVE:
@@ -108,6 +154,7 @@ def judgment_submit(
             annotator=annotator,
             choices=choices,
             rationales=rationales,
+            scores=numbers,
             now=now,
         )
         if stored is not None:
@@ -135,7 +182,12 @@ def judgment_submit(
         started = assignment.shown_at or assignment.created_at
         assignment.seconds_spent = max(0.0, (now - started).total_seconds())
         judgments = _judgments_build(
-            assignment=assignment, pair=pair, aspects=aspects, choices=choices, rationales=rationales
+            assignment=assignment,
+            pair=pair,
+            aspects=aspects,
+            choices=choices,
+            rationales=rationales,
+            scores=numbers,
         )
         Judgment.objects.bulk_create(judgments)
         assignment.too_fast = assignment.seconds_spent < campaign.min_seconds_per_pair
@@ -159,10 +211,13 @@ def judgment_submit(
         _campaign_worker_count(
             campaign=campaign, assignment=assignment, annotator=annotator, now=now, gold=pair.is_gold
         )
-        if assignment.too_fast or assignment.gold_total:
-            link = CampaignWorker.objects.get(campaign=campaign, annotator=annotator)
+        # The general path reads the counters back (one query): a slow submission can be the one that
+        # brings a mostly-too-fast worker to the campaign's minimum for the speed check.
+        link = CampaignWorker.objects.get(campaign=campaign, annotator=annotator)
+        if _status_may_change(assignment=assignment, link=link):
             annotator_status_refresh(annotator=annotator, campaign=campaign, link=link)
-    return SubmitResult(assignment=assignment)
+    complete = not pair.is_gold and pair.slots_submitted + 1 >= campaign.humans_per_pair
+    return SubmitResult(assignment=assignment, pair_complete=complete)
 
 
 # One round trip for a pair still reserved to this worker. `answers` holds the form (aspect, side,
@@ -176,8 +231,9 @@ _LINK_FIELDS = ["id", "campaign_id", "annotator_id", "submitted", "skipped", "to
                 "gold_pairs", "gold_answers", "gold_correct", "last_active_at"]  # fmt: skip
 _SUBMIT_SQL = f"""
 WITH answers AS (
-    SELECT * FROM unnest(%(aspect_ids)s::bigint[], %(keys)s::text[], %(sides)s::text[], %(rationales)s::text[])
-        AS v(aspect_id, key, side, rationale)
+    SELECT * FROM unnest(%(aspect_ids)s::bigint[], %(keys)s::text[], %(sides)s::text[], %(rationales)s::text[],
+                         %(score_left)s::float8[], %(score_right)s::float8[])
+        AS v(aspect_id, key, side, rationale, score_left, score_right)
 ), done AS (
     UPDATE annotate_assignment a SET
         status = 'submitted', submitted_at = %(now)s, seconds_spent = {_SECONDS},
@@ -195,14 +251,18 @@ WITH answers AS (
               a.too_fast, a.gold_total, a.gold_correct, p.is_gold
 ), judged AS (
     INSERT INTO annotate_judgment (
-        pair_id, annotator_id, aspect_id, trial, choice, presented_order, rationale, duration_s,
-        template_version, assignment_id, created_at
+        pair_id, annotator_id, aspect_id, trial, choice, presented_order, score_a, score_b, rationale,
+        duration_s, template_version, assignment_id, created_at
     )
     SELECT done.pair_id, %(annotator)s, v.aspect_id, 1, {_CANONICAL.format(swapped="done.swapped")},
-           CASE WHEN done.swapped THEN 'BA' ELSE 'AB' END, v.rationale, done.seconds_spent, '', done.id, %(now)s
+           CASE WHEN done.swapped THEN 'BA' ELSE 'AB' END,
+           CASE WHEN done.swapped THEN v.score_right ELSE v.score_left END,
+           CASE WHEN done.swapped THEN v.score_left ELSE v.score_right END,
+           v.rationale, done.seconds_spent, '', done.id, %(now)s
     FROM done, answers v
 ), counted AS (
     UPDATE annotate_pair p SET slots_submitted = p.slots_submitted + 1 FROM done WHERE p.id = done.pair_id
+    RETURNING p.slots_submitted
 ), link AS (
     INSERT INTO annotate_campaignworker AS w (
         campaign_id, annotator_id, crowd_params, submitted, skipped, too_fast, seconds_total, gold_pairs,
@@ -218,7 +278,7 @@ WITH answers AS (
         gold_correct = w.gold_correct + EXCLUDED.gold_correct, last_active_at = EXCLUDED.last_active_at
     RETURNING {", ".join(f"w.{name}" for name in _LINK_FIELDS)}
 )
-SELECT done.*, link.* FROM done, link
+SELECT done.*, counted.slots_submitted, link.* FROM done, counted, link
 """
 
 
@@ -230,6 +290,7 @@ def _submit_reserved_statement(
     annotator: Annotator,
     choices: dict[str, str],
     rationales: dict[str, str],
+    scores: dict[str, tuple[int, int]],
     now: datetime,
 ) -> SubmitResult | None:
     """Submit a pair reserved to this worker in one PostgreSQL statement; None when it is not reserved."""
@@ -243,6 +304,9 @@ def _submit_reserved_statement(
         "keys": [aspect.key for aspect in aspects],
         "sides": [choices[aspect.key] for aspect in aspects],
         "rationales": [rationales.get(aspect.key, "").strip() for aspect in aspects],
+        # float8 arrays even when no scores are asked for (NULLs), so the statement has one shape.
+        "score_left": [_score(scores, aspect.key, 0) for aspect in aspects],
+        "score_right": [_score(scores, aspect.key, 1) for aspect in aspects],
     }
     # Inside a caller's transaction a failed statement must roll back to a savepoint; on its own, one
     # statement is atomic already and needs no BEGIN/COMMIT round trips.
@@ -253,7 +317,7 @@ def _submit_reserved_statement(
     if row is None:
         return None
     (pk, pair_id, swapped, created_at, shown_at, expires_at, seconds, too_fast, gold_total, gold_correct,
-     _is_gold, *link_row) = row  # fmt: skip
+     is_gold, slots_submitted, *link_row) = row  # fmt: skip
     assignment = Assignment(
         pk=pk,
         pair_id=pair_id,
@@ -271,9 +335,25 @@ def _submit_reserved_statement(
         gold_correct=gold_correct,
     )
     link = CampaignWorker.from_db(connection.alias, _LINK_FIELDS, link_row)
-    if too_fast or gold_total:
+    if _status_may_change(assignment=assignment, link=link):
         annotator_status_refresh(annotator=annotator, campaign=campaign, link=link)
-    return SubmitResult(assignment=assignment, link=link)
+    complete = not is_gold and slots_submitted >= campaign.humans_per_pair
+    return SubmitResult(assignment=assignment, link=link, pair_complete=complete)
+
+
+def _status_may_change(*, assignment: Assignment, link: CampaignWorker) -> bool:
+    """Whether this submission can move the worker's automatic status (checked without a query).
+
+    A too-fast or gold submission can; so can any submission of a worker with too-fast ones on record,
+    because the share and the number of submissions both move (the one that reaches the campaign's
+    minimum may itself be slow).
+    """
+    return bool(assignment.too_fast or assignment.gold_total or link.too_fast)
+
+
+def _score(scores: dict[str, tuple[int, int]], key: str, side: int) -> float | None:
+    found = scores.get(key)
+    return None if found is None else float(found[side])
 
 
 def _judgments_build(
@@ -283,8 +363,14 @@ def _judgments_build(
     aspects: list[Aspect],
     choices: dict[str, str],
     rationales: dict[str, str],
+    scores: dict[str, tuple[int, int]],
 ) -> list[Judgment]:
     order = "BA" if assignment.swapped else "AB"
+
+    def canonical_scores(key: str) -> tuple[float | None, float | None]:
+        left, right = _score(scores, key, 0), _score(scores, key, 1)
+        return (right, left) if assignment.swapped else (left, right)
+
     return [
         Judgment(
             pair=pair,
@@ -292,6 +378,8 @@ def _judgments_build(
             aspect=aspect,
             choice=canonical_choice(side=choices[aspect.key], swapped=assignment.swapped),
             presented_order=order,
+            score_a=canonical_scores(aspect.key)[0],
+            score_b=canonical_scores(aspect.key)[1],
             rationale=rationales.get(aspect.key, "").strip(),
             duration_s=assignment.seconds_spent,
             assignment=assignment,
@@ -334,7 +422,7 @@ def annotator_status_refresh(*, annotator: Annotator, campaign: Campaign, link: 
     share = link.too_fast_share
     if (
         status == Annotator.Status.ACTIVE
-        and link.submitted >= SPEED_FLAG_MIN_SUBMISSIONS
+        and link.submitted >= max(1, campaign.min_submissions_for_flag)
         and share is not None
         and share > campaign.flag_too_fast_share
     ):
@@ -361,3 +449,108 @@ def annotator_status_set(*, annotator: Annotator, status: str, reason: str = "")
     annotator.status_set_by_admin = True
     annotator.save(update_fields=["status", "status_reason", "status_set_by_admin"])
     return annotator
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    """The assignment back on the worker's screen, and its answers as the form had them."""
+
+    assignment: Assignment
+    values: dict[str, str]
+
+
+def judgment_undo(
+    *, campaign: Campaign, annotator: Annotator, assignment_id: int, now: datetime | None = None
+) -> UndoResult:
+    """Take back the worker's last submission while its pair is not complete: the pair is theirs again.
+
+    The judgments are deleted, every counter the submission moved (the pair's, the worker's) moves back,
+    and the assignment is reserved to the worker again with its answers returned for the form. A worker
+    keeps at most LOOKAHEAD reservations, so the newest extra one goes back to the pool.
+    """
+    from annotate.services.assignments import LOOKAHEAD, _release_slot
+
+    now = now or timezone.now()
+    if annotator.status == Annotator.Status.BLOCKED:
+        raise AssignmentError("Your account cannot change labels.", status=403)
+    if campaign.status != Campaign.Status.ACTIVE:
+        raise AssignmentError("This campaign is not open for labeling right now.", status=409)
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("pair")
+            .filter(pk=assignment_id, annotator=annotator, campaign=campaign)
+            .first()
+        )
+        if assignment is None or assignment.status != Assignment.Status.SUBMITTED:
+            raise AssignmentError("There is no submission of yours to undo here.", status=404)
+        later = Assignment.objects.filter(
+            annotator=annotator,
+            campaign=campaign,
+            status=Assignment.Status.SUBMITTED,
+            submitted_at__gt=assignment.submitted_at,
+        )
+        if later.exists():
+            raise AssignmentError("Only your last submission can be undone.", status=409)
+        pair = Pair.objects.select_for_update().get(pk=assignment.pair_id)
+        if not pair.is_gold and pair.slots_submitted >= campaign.humans_per_pair:
+            raise AssignmentError(
+                "This pair has all its judgments now, so your answer can no longer be undone.", status=409
+            )
+        judgments = list(assignment.judgments.select_related("aspect"))
+        values: dict[str, str] = {}
+        for judgment in judgments:
+            key = judgment.aspect.key
+            side = "tie"
+            if judgment.choice != Judgment.Choice.TIE:
+                side = "left" if (judgment.choice == Judgment.Choice.A) != assignment.swapped else "right"
+            values[f"choice-{key}"] = side
+            values[f"rationale-{key}"] = judgment.rationale
+            left, right = (
+                (judgment.score_b, judgment.score_a)
+                if assignment.swapped
+                else (judgment.score_a, judgment.score_b)
+            )
+            if left is not None and right is not None:
+                values[f"score-left-{key}"], values[f"score-right-{key}"] = f"{left:g}", f"{right:g}"
+        Judgment.objects.filter(assignment=assignment).delete()
+        Pair.objects.filter(pk=pair.pk).update(slots_submitted=F("slots_submitted") - 1)
+        CampaignWorker.objects.filter(campaign=campaign, annotator=annotator).update(
+            submitted=F("submitted") - 1,
+            too_fast=F("too_fast") - int(assignment.too_fast),
+            seconds_total=F("seconds_total") - (assignment.seconds_spent or 0.0),
+            gold_pairs=F("gold_pairs") - int(pair.is_gold),
+            gold_answers=F("gold_answers") - assignment.gold_total,
+            gold_correct=F("gold_correct") - assignment.gold_correct,
+            last_active_at=now,
+        )
+        changed_quality = assignment.too_fast or assignment.gold_total
+        assignment.status = Assignment.Status.RESERVED
+        assignment.submitted_at = None
+        assignment.seconds_spent = None
+        assignment.too_fast = False
+        assignment.gold_total = assignment.gold_correct = 0
+        assignment.expires_at = now + timedelta(minutes=campaign.reservation_minutes)
+        assignment.save(
+            update_fields=[
+                "status", "submitted_at", "seconds_spent", "too_fast", "gold_total", "gold_correct", "expires_at"
+            ]
+        )  # fmt: skip
+        held = list(
+            Assignment.objects.filter(
+                annotator=annotator, campaign=campaign, status=Assignment.Status.RESERVED
+            )
+            .order_by("pk")
+            .values_list("pk", "pair_id")
+        )
+        for extra_pk, extra_pair in held[LOOKAHEAD:]:
+            if extra_pk == assignment.pk:
+                continue
+            if Assignment.objects.filter(pk=extra_pk, status=Assignment.Status.RESERVED).update(
+                status=Assignment.Status.EXPIRED
+            ):
+                _release_slot(pair_id=extra_pair)
+        if changed_quality:
+            link = CampaignWorker.objects.get(campaign=campaign, annotator=annotator)
+            annotator_status_refresh(annotator=annotator, campaign=campaign, link=link)
+    return UndoResult(assignment=assignment, values=values)

@@ -12,7 +12,9 @@ from annotate.selectors import (
     campaign_list_with_counts,
     campaign_progress,
     campaign_summary,
+    campaign_warnings,
     campaign_worker_table,
+    campaigns_for_worker,
 )
 from annotate.services.judgments import annotator_status_set
 from core.http import HtmxHttpRequest
@@ -21,10 +23,10 @@ from core.permissions import admin_required, is_admin
 
 @login_required
 def home(request: HtmxHttpRequest) -> HttpResponse:
-    """Admins see every campaign; crowdworkers see the active campaigns they can label."""
+    """Admins see every campaign; workers see the active campaigns they may label (open, or invited to)."""
     if is_admin(request.user):
         return render(request, "annotate/home_admin.html", {"campaigns": campaign_list_with_counts()})
-    campaigns = Campaign.objects.filter(status=Campaign.Status.ACTIVE).order_by("name")
+    campaigns = campaigns_for_worker(user=request.user)
     return render(request, "annotate/home_worker.html", {"campaigns": campaigns})
 
 
@@ -49,6 +51,10 @@ def campaign_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "generators": Generator.objects.filter(images__prompt__campaigns=campaign).distinct(),
         "sample_pairs": campaign.pairs.select_related("image_a", "image_b", "prompt").order_by("pk")[:6],
         "jobs": campaign.jobs.order_by("-created_at")[:10],
+        "warnings": campaign_warnings(campaign=campaign),
+        "members": campaign.workers.filter(invited_at__isnull=False).count()
+        if campaign.access == Campaign.Access.INVITE
+        else None,
     }
     return render(request, "annotate/campaign_detail.html", context)
 

@@ -34,8 +34,10 @@ from annotate.services.crowd import (
     crowd_worker_complete,
     crowd_worker_enter,
 )
-from annotate.services.judgments import JudgmentInvalid, judgment_submit
+from annotate.services.judgments import JudgmentInvalid, Scores, judgment_submit, judgment_undo
+from annotate.services.members import NotAMember, campaign_worker_for_labeling
 from core.http import HtmxHttpRequest
+from core.permissions import is_admin
 
 PANE = "annotate/label.html#pane"
 
@@ -74,13 +76,16 @@ def crowd_start(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             "error": True,
         }
         return render(request, "annotate/crowd_message.html", context, status=400)
-    if campaign.status != Campaign.Status.ACTIVE:
+    if campaign.access == Campaign.Access.INVITE:
         context = {
             "campaign": campaign,
-            "title": "Not open",
-            "message": "This campaign is not open for labeling right now.",
+            "title": "Invitation needed",
+            "message": "This campaign is for invited members only. Sign in with the account you were "
+            "invited with to take part.",
         }
         return render(request, "annotate/crowd_message.html", context, status=403)
+    if campaign.status != Campaign.Status.ACTIVE:
+        return _closed(request, campaign)
     user, _link = crowd_worker_enter(campaign=campaign, identity=identity)
     if request.user.is_authenticated and request.user.pk != user.pk:
         logout(request)  # a shared browser: never label under someone else's account
@@ -104,6 +109,8 @@ def _screen_context(
             "error": errors.get(aspect.key, ""),
             "choice": values.get(f"choice-{aspect.key}", ""),
             "rationale": values.get(f"rationale-{aspect.key}", ""),
+            "score_left": values.get(f"score-left-{aspect.key}", ""),
+            "score_right": values.get(f"score-right-{aspect.key}", ""),
         }
         for aspect in aspects
     ]
@@ -120,6 +127,7 @@ def _screen_context(
         "preload": preload,
         "progress": worker_progress(campaign=campaign, link=link),
         "skip_reasons": SKIP_REASONS,
+        "score_range": range(campaign.score_min, campaign.score_max + 1) if campaign.human_scores else None,
         **extra,
     }
 
@@ -140,13 +148,22 @@ def _next_screen(
     **extra: Any,
 ) -> HttpResponse:
     """Render the worker's current pair, or send them to the completion screen when there is none."""
-    link = link or campaign_worker_get(campaign=campaign, annotator=annotator)
+    if link is None:
+        try:
+            link = campaign_worker_for_labeling(
+                campaign=campaign, annotator=annotator, staff=is_admin(request.user)
+            )
+        except NotAMember as refused:
+            return _refused(request, campaign, refused)
     queue = worker_queue_fill(campaign=campaign, annotator=annotator, link=link)
     if queue.current is None:
         done = reverse("annotate:label-done", args=[campaign.slug])
         if request.htmx:
             return HttpResponse(status=204, headers={"HX-Redirect": done})
         return redirect(done)
+    if extra.get("values") and extra.get("values_for") != queue.current.pk:
+        extra.pop("values")  # answers given back by an undo belong to that pair only
+    extra.pop("values_for", None)
     context = _screen_context(campaign=campaign, aspects=aspects, queue=queue, link=link, **extra)
     template = PANE if request.htmx else "annotate/label.html"
     return render(request, template, context, status=status)
@@ -160,10 +177,16 @@ def label(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     return _next_screen(request, campaign, _worker(request), aspects=aspects)
 
 
-def _form_values(request: HtmxHttpRequest, aspects: list[Aspect]) -> tuple[dict[str, str], dict[str, str]]:
+def _form_values(
+    request: HtmxHttpRequest, aspects: list[Aspect]
+) -> tuple[dict[str, str], dict[str, str], Scores]:
     choices = {a.key: request.POST.get(f"choice-{a.key}", "") for a in aspects}
     rationales = {a.key: request.POST.get(f"rationale-{a.key}", "") for a in aspects}
-    return choices, rationales
+    scores = {
+        a.key: (request.POST.get(f"score-left-{a.key}", ""), request.POST.get(f"score-right-{a.key}", ""))
+        for a in aspects
+    }
+    return choices, rationales, scores
 
 
 @login_required
@@ -172,7 +195,7 @@ def label_submit(request: HtmxHttpRequest, slug: str, assignment_id: int) -> Htt
     """Store the worker's choices for their reserved pair and answer with the next pair."""
     campaign, aspects = _labeling_campaign(slug)
     annotator = _worker(request)
-    choices, rationales = _form_values(request, aspects)
+    choices, rationales, scores = _form_values(request, aspects)
     try:
         stored = judgment_submit(
             campaign=campaign,
@@ -181,6 +204,7 @@ def label_submit(request: HtmxHttpRequest, slug: str, assignment_id: int) -> Htt
             annotator=annotator,
             choices=choices,
             rationales=rationales,
+            scores=scores,
         )
     except JudgmentInvalid as invalid:
         return _invalid_form(request, campaign, aspects, annotator, assignment_id, invalid)
@@ -188,7 +212,31 @@ def label_submit(request: HtmxHttpRequest, slug: str, assignment_id: int) -> Htt
         return _refused(request, campaign, refused)
     if not request.htmx:
         return redirect("annotate:label", slug=campaign.slug)  # post/redirect/get without JavaScript
-    return _next_screen(request, campaign, annotator, aspects=aspects, link=stored.link)
+    undo = None if stored.duplicate or stored.pair_complete else stored.assignment.pk
+    return _next_screen(request, campaign, annotator, aspects=aspects, link=stored.link, undo_id=undo)
+
+
+@login_required
+@require_POST
+def label_undo(request: HtmxHttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+    """Take back the worker's last submission (while its pair is not complete) and show that pair again."""
+    campaign, aspects = _labeling_campaign(slug)
+    annotator = _worker(request)
+    try:
+        undone = judgment_undo(campaign=campaign, annotator=annotator, assignment_id=assignment_id)
+    except AssignmentError as refused:
+        return _refused(request, campaign, refused)
+    if not request.htmx:
+        return redirect("annotate:label", slug=campaign.slug)
+    return _next_screen(
+        request,
+        campaign,
+        annotator,
+        aspects=aspects,
+        values=undone.values,
+        values_for=undone.assignment.pk,
+        notice_info="Your last answer is back: change it and submit again.",
+    )
 
 
 def _invalid_form(
@@ -217,7 +265,8 @@ def _invalid_form(
 
 
 def _refused(request: HtmxHttpRequest, campaign: Campaign, refused: AssignmentError) -> HttpResponse:
-    context = {"campaign": campaign, "title": "Not saved", "message": str(refused), "error": True}
+    title = "Members only" if isinstance(refused, NotAMember) else "Not saved"
+    context = {"campaign": campaign, "title": title, "message": str(refused), "error": True}
     template = "annotate/crowd_message.html#message" if request.htmx else "annotate/crowd_message.html"
     return render(request, template, context, status=refused.status)
 
@@ -244,7 +293,19 @@ def label_skip(request: HtmxHttpRequest, slug: str, assignment_id: int) -> HttpR
 def label_done(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """Completion screen: the campaign's code, or a redirect to the platform's completion URL."""
     campaign = get_object_or_404(Campaign, slug=slug)
-    done = crowd_worker_complete(campaign=campaign, annotator=_worker(request))
+    annotator = _worker(request)
+    try:
+        campaign_worker_for_labeling(campaign=campaign, annotator=annotator, staff=is_admin(request.user))
+    except NotAMember as refused:
+        return _refused(request, campaign, refused)
+    if (
+        campaign.status != Campaign.Status.ACTIVE
+        and not CampaignWorker.objects.filter(
+            campaign=campaign, annotator=annotator, submitted__gt=0
+        ).exists()
+    ):
+        return _closed(request, campaign)
+    done = crowd_worker_complete(campaign=campaign, annotator=annotator)
     if done.still_labeling:
         return redirect("annotate:label", slug=campaign.slug)  # still has work on screen
     if done.earned and campaign.completion_url:
@@ -258,3 +319,8 @@ def label_done(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "progress": worker_progress(campaign=campaign, link=done.link),
     }
     return render(request, "annotate/label_done.html", context)
+
+
+def _closed(request: HtmxHttpRequest, campaign: Campaign) -> HttpResponse:
+    """A friendly page for a campaign that is not (or no longer) open, with a status that says so."""
+    return render(request, "annotate/campaign_closed.html", {"campaign": campaign}, status=403)

@@ -206,6 +206,23 @@ def _parse_group(tokens: _Tokens) -> ObjectGroup:
     return ObjectGroup(count, colour, shape)
 
 
+#: What the demo generator can draw, in one line (shown when prompts outside the grammar are skipped).
+GRAMMAR_SUMMARY = (
+    "the demo generator draws only one to five coloured shapes (" + ", ".join(SHAPES) + "), optionally in "
+    "relation to a second group and on a coloured background, e.g. 'three red circles above a blue square "
+    "on a grey background'"
+)
+
+
+def prompt_fits_grammar(text: str) -> bool:
+    """True when the demo generator can draw this prompt (parse_prompt accepts it)."""
+    try:
+        parse_prompt(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_prompt(text: str) -> Scene:
     """Parse a prompt of the demo grammar; raise ValueError naming the first word that does not fit."""
     tokens = _Tokens(text)

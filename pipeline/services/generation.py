@@ -170,6 +170,20 @@ def _run_diffusers(
     )
 
 
+def demo_prompts_outside_grammar(prompts: list[Prompt]) -> list[Prompt]:
+    """The prompts a demo generator cannot draw (outside its grammar); they are skipped, not failed on."""
+    from pipeline.generation.demo import prompt_fits_grammar
+
+    return [prompt for prompt in prompts if not prompt_fits_grammar(prompt.text)]
+
+
+def demo_skip_message(skipped: int, total: int) -> str:
+    """One line for the job log and the launch page: how many prompts a demo generator skips, and why."""
+    from pipeline.generation.demo import GRAMMAR_SUMMARY
+
+    return f"skipped {skipped} of {total} prompts outside the demo grammar: {GRAMMAR_SUMMARY}"
+
+
 def generation_job(ctx: JobContext) -> dict[str, Any]:
     """Job handler (GenerationParams): render the missing images, build pairs, add fidelity gold pairs."""
     params: GenerationParams = ctx.params
@@ -188,15 +202,27 @@ def generation_job(ctx: JobContext) -> dict[str, Any]:
     )
     missing: dict[int, list[tuple[Prompt, int]]] = {g.pk: [] for g in generators}
     skipped = 0
+    # The demo generator draws only its grammar: other prompts are skipped with a count and a reason.
+    outside = (
+        {p.pk for p in demo_prompts_outside_grammar(prompts)}
+        if any(g.kind == Generator.Kind.DEMO for g in generators)
+        else set()
+    )
+    if outside:
+        ctx.log(demo_skip_message(len(outside), len(prompts)))
     for generator in generators:
         for prompt in prompts:
+            if generator.kind == Generator.Kind.DEMO and prompt.pk in outside:
+                continue
             for index in range(per_prompt):
                 seed = image_seed(base_seed=base_seed, prompt_id=prompt.pk, index=index)
                 if (generator.pk, prompt.pk, seed) in existing:
                     skipped += 1
                 else:
                     missing[generator.pk].append((prompt, seed))
-    ctx.set_progress(skipped, total=len(generators) * len(prompts) * per_prompt)
+    demo_generators = sum(1 for g in generators if g.kind == Generator.Kind.DEMO)
+    planned = (len(generators) * len(prompts) - demo_generators * len(outside)) * per_prompt
+    ctx.set_progress(skipped, total=planned)
     if skipped:
         remaining = sum(len(todo) for todo in missing.values())
         ctx.log(f"{skipped} images exist already; generating the other {remaining}")
@@ -231,6 +257,8 @@ def generation_job(ctx: JobContext) -> dict[str, Any]:
         "images_identical": counts["identical"],
         "pairs_created": new_pairs,
     }
+    if outside:
+        result["prompts_outside_demo_grammar"] = len(outside)
     gold_count = params.fidelity_gold_pairs
     if gold_count > 0:
         gold = fidelity_gold_pairs_create(campaign=campaign, count=gold_count, seed=base_seed)

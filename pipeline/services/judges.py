@@ -118,7 +118,13 @@ def campaign_mllm_aspects(campaign: Campaign) -> tuple[Aspect, ...]:
     for row in campaign.aspects.order_by("order", "key"):
         out.append(
             _MLLM_ASPECTS.get(row.key)
-            or Aspect.custom(key=row.key, question=row.question, rubric=row.guideline, name=row.name)
+            or Aspect.custom(
+                key=row.key,
+                question=row.question,
+                # A custom aspect's rubric is its guideline, one level per line (best first).
+                rubric=[line.strip() for line in row.guideline.splitlines() if line.strip()],
+                name=row.name,
+            )
         )
     return tuple(out)
 

@@ -1,4 +1,5 @@
-"""Admin pages for AI judges: the judges and their spending, launching a batch, a job's calls and failures."""
+"""Admin pages for AI judges: the judges and their spending, create / edit / duplicate / test, launching a
+batch, a job's calls and failures."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from annotate.models import Campaign
 from core.http import HtmxHttpRequest
 from core.models import Job
 from core.permissions import admin_required
 from pipeline import selectors
-from pipeline.forms import AnnotateForm
+from pipeline.forms import AnnotateForm, JudgeForm, JudgeTestForm
 from pipeline.models import AICall, AIJudgeConfig
 from pipeline.services.annotation import annotation_estimate, annotation_start
+from pipeline.services.judge_test import TEST_TIMEOUT_S, judge_test, judge_test_sample_pair
 from pipeline.services.judges import judge_queue
 
 CALLS_PAGE_SIZE = 50
@@ -28,6 +31,80 @@ def judge_list(request: HtmxHttpRequest) -> HttpResponse:
     """AI judge configurations with their calls, tokens and spending, and recent annotation jobs."""
     context = {"judges": selectors.judges_with_spending(), "jobs": selectors.annotation_jobs_recent()}
     return render(request, "pipeline/ai/judge_list.html", context)
+
+
+def _judge_form_page(
+    request: HtmxHttpRequest,
+    form: JudgeForm,
+    judge: AIJudgeConfig | None,
+    *,
+    copy_of: AIJudgeConfig | None = None,
+) -> HttpResponse:
+    campaigns = Campaign.objects.filter(pairs__isnull=False).distinct().order_by("-created_at")
+    context = {
+        "form": form,
+        "judge": judge,
+        "copy_of": copy_of,
+        "test_form": JudgeTestForm(initial={"campaign": campaigns.first()}) if judge else None,
+        "test_timeout_s": TEST_TIMEOUT_S,
+    }
+    return render(request, "pipeline/ai/judge_form.html", context, status=422 if form.errors else 200)
+
+
+@admin_required
+def judge_create(request: HtmxHttpRequest) -> HttpResponse:
+    """A new AI judge: provider, model, endpoint, key variable, template, mode, limits and prices."""
+    form = JudgeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        judge = form.save()
+        messages.success(request, f"Created AI judge {judge.name}. Test it on a sample pair below.")
+        return redirect("pipeline:ai-judge-edit", pk=judge.pk)
+    return _judge_form_page(request, form, None)
+
+
+@admin_required
+def judge_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """An AI judge's settings, with the Test button."""
+    judge = get_object_or_404(AIJudgeConfig, pk=pk)
+    form = JudgeForm(request.POST or None, instance=judge)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Saved AI judge {judge.name}.")
+        return redirect("pipeline:ai-judge-edit", pk=judge.pk)
+    return _judge_form_page(request, form, judge)
+
+
+@admin_required
+def judge_duplicate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A new judge form filled with another judge's settings (saved as a new judge under a new name)."""
+    original = get_object_or_404(AIJudgeConfig, pk=pk)
+    initial = {name: getattr(original, name) for name in JudgeForm.Meta.fields}
+    name, n = f"{original.name} (copy)", 2
+    while AIJudgeConfig.objects.filter(name=name).exists():
+        name, n = f"{original.name} (copy {n})", n + 1
+    initial["name"] = name
+    return _judge_form_page(request, JudgeForm(initial=initial), None, copy_of=original)
+
+
+@admin_required
+@require_POST
+def judge_test_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Send one real call on a sample pair with the judge's saved settings; show prompt, raw answer, verdict."""
+    judge = get_object_or_404(AIJudgeConfig, pk=pk)
+    form = JudgeTestForm(request.POST)
+    context: dict[str, Any] = {"judge": judge}
+    if not form.is_valid():
+        context["test_error"] = "; ".join(str(e) for errors in form.errors.values() for e in errors)
+    else:
+        try:
+            pair = judge_test_sample_pair(
+                campaign=form.cleaned_data["campaign"], pair_id=form.cleaned_data["pair"]
+            )
+        except ValueError as exc:
+            context["test_error"] = str(exc)
+        else:
+            context["result"] = judge_test(config=judge, pair=pair)
+    return render(request, "pipeline/ai/judge_form.html#test-result", context)
 
 
 def _estimate_context(form: AnnotateForm) -> dict[str, Any]:

@@ -12,7 +12,12 @@ from annotate.models import Campaign, Generator, Image
 from annotate.services.pairs import CORRUPTED_GENERATOR, fidelity_gold_pairs_create
 from core.permissions import admin_required
 from pipeline.forms import GenerateForm, GeneratorRegisterForm, GoldPairsForm, PolishForm, PromptImportForm
-from pipeline.services.generation import generation_start, generator_register
+from pipeline.services.generation import (
+    demo_prompts_outside_grammar,
+    demo_skip_message,
+    generation_start,
+    generator_register,
+)
 from pipeline.services.polish import polish_start
 from pipeline.services.prompt_import import PromptImportError, prompts_import
 
@@ -50,6 +55,13 @@ def campaign_generate(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Started generation job {job.pk} on the {job.queue} queue.")
+            if any(g.kind == Generator.Kind.DEMO for g in data["generators"]):
+                prompts = list(campaign.prompts.all())
+                outside = demo_prompts_outside_grammar(prompts)
+                if outside:
+                    messages.warning(
+                        request, "The demo generator " + demo_skip_message(len(outside), len(prompts)) + "."
+                    )
             return redirect("core:job-detail", pk=job.pk)
     context = {
         "campaign": campaign,
@@ -66,8 +78,14 @@ def campaign_generate(request: HttpRequest, slug: str) -> HttpResponse:
 
 @admin_required
 def prompt_import(request: HttpRequest) -> HttpResponse:
-    """Upload a prompt file; either every row is imported or the page lists every error."""
-    form = PromptImportForm(request.POST or None, request.FILES or None)
+    """Upload a prompt file; either every row is imported or the page lists every error.
+
+    Opened from a campaign (``?campaign=slug``) the form imports into it; afterwards the page says where
+    the prompts went, and an import into a campaign lands on that campaign's prompt list.
+    """
+    origin = Campaign.objects.filter(slug=request.GET.get("campaign", "")).first()
+    initial = {"campaign": origin} if origin else {}
+    form = PromptImportForm(request.POST or None, request.FILES or None, initial=initial)
     errors: list[str] = []
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -83,9 +101,22 @@ def prompt_import(request: HttpRequest) -> HttpResponse:
         except PromptImportError as exc:
             errors = exc.errors
         else:
-            messages.success(request, f"Imported {upload.name}: {result.summary()}.")
+            n = len(set(result.prompt_ids))
+            if campaign is not None:
+                messages.success(
+                    request,
+                    f"Imported {upload.name}: {result.summary()}. {n} prompt{'s' * (n != 1)} are now in "
+                    f"the campaign {campaign.name}.",
+                )
+                return redirect("annotate:campaign-prompts", slug=campaign.slug)
+            messages.success(
+                request,
+                f"Imported {upload.name}: {result.summary()}. They were added to no campaign: import again "
+                "with a campaign chosen, or use manage.py import_prompts --campaign.",
+            )
             return redirect("pipeline:prompt-import")
-    return render(request, "pipeline/generation/prompt_import.html", {"form": form, "errors": errors})
+    context = {"form": form, "errors": errors, "origin": origin}
+    return render(request, "pipeline/generation/prompt_import.html", context)
 
 
 @admin_required

@@ -1,5 +1,9 @@
 """Judgments in and out as JSONL, the app's own format (docs/judgments-jsonl.md).
 
+Exports leave rejected judgments out unless asked (then each carries ``rejected`` and its reason), and can
+pseudonymise human annotators: a keyed hash (HMAC-SHA256 with the site's SECRET_KEY) replaces the username,
+stable across exports of one installation and not reversible without the key.
+
 Import is all or nothing: every line is parsed and checked against the database first, and only a file
 without a single error is written, in one transaction. Re-importing a file changes nothing: a line whose
 judgment (pair, annotator, aspect, trial) already exists with the same choice is skipped; one that exists
@@ -8,14 +12,18 @@ with a different choice is an error, never an overwrite.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from annotate.models import Annotator, Aspect, Campaign, Image, Judgment, Pair
 from annotate.services.campaigns import crowdworker_create, human_annotator_for
@@ -43,6 +51,8 @@ KNOWN_FIELDS = {
     "trial",
     "presented_order",
     "duration_s",
+    "rejected",
+    "rejection_reason",
 }
 
 
@@ -84,16 +94,28 @@ class _Line:
     trial: int
     presented_order: str
     duration_s: float | None
+    rejection_reason: str | None = None  # None: not rejected
 
 
-def _export_row(judgment: Judgment) -> dict[str, Any]:
+def annotator_pseudonym(name: str) -> str:
+    """A stable, non-reversible stand-in for a human's username (keyed with the site's SECRET_KEY)."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"judgments-export|{name}".encode(), hashlib.sha256)
+    return f"worker-{digest.hexdigest()[:16]}"
+
+
+def _export_row(judgment: Judgment, *, pseudonymise: bool = False) -> dict[str, Any]:
     annotator = judgment.annotator
     if annotator.kind == Annotator.Kind.AI:
         judge = getattr(annotator, "ai_judge", None)
         name = judge.name if judge is not None else annotator.name
     else:
         name = annotator.user.get_username() if annotator.user else annotator.name
+        if pseudonymise:
+            name = annotator_pseudonym(name)
     pair = judgment.pair
+    extra: dict[str, Any] = {}
+    if judgment.rejected_at is not None:
+        extra = {"rejected": True, "rejection_reason": judgment.rejection_reason}
     return {
         "campaign": pair.campaign.slug,
         "pair": pair.pk,
@@ -110,11 +132,21 @@ def _export_row(judgment: Judgment) -> dict[str, Any]:
         "trial": judgment.trial,
         "presented_order": judgment.presented_order,
         "duration_s": judgment.duration_s,
+        **extra,
     }
 
 
-def judgments_export_lines(*, campaign_slugs: Iterable[str] | None = None) -> Iterator[str]:
-    """Every judgment (of the given campaigns) as one JSON line each, in id order, streamed."""
+def judgments_export_lines(
+    *,
+    campaign_slugs: Iterable[str] | None = None,
+    include_rejected: bool = False,
+    pseudonymise: bool = False,
+) -> Iterator[str]:
+    """Every judgment (of the given campaigns) as one JSON line each, in id order, streamed.
+
+    Rejected judgments are left out unless ``include_rejected``; ``pseudonymise`` replaces human usernames
+    with keyed hashes (annotator_pseudonym).
+    """
     judgments = Judgment.objects.select_related(
         "pair__campaign",
         "pair__prompt",
@@ -130,14 +162,24 @@ def judgments_export_lines(*, campaign_slugs: Iterable[str] | None = None) -> It
         if missing:
             raise ValueError(f"Unknown campaign(s): {', '.join(sorted(missing))}")
         judgments = judgments.filter(pair__campaign__slug__in=slugs)
+    if not include_rejected:
+        judgments = judgments.filter(rejected_at__isnull=True)
     for judgment in judgments.iterator(chunk_size=IMPORT_BATCH):
-        yield json.dumps(_export_row(judgment), ensure_ascii=False) + "\n"
+        yield json.dumps(_export_row(judgment, pseudonymise=pseudonymise), ensure_ascii=False) + "\n"
 
 
-def judgments_export(*, out: _Writer, campaign_slugs: Iterable[str] | None = None) -> int:
+def judgments_export(
+    *,
+    out: _Writer,
+    campaign_slugs: Iterable[str] | None = None,
+    include_rejected: bool = False,
+    pseudonymise: bool = False,
+) -> int:
     """Write the JSONL export to ``out``; returns the number of judgments written."""
     count = 0
-    for line in judgments_export_lines(campaign_slugs=campaign_slugs):
+    for line in judgments_export_lines(
+        campaign_slugs=campaign_slugs, include_rejected=include_rejected, pseudonymise=pseudonymise
+    ):
         out.write(line)
         count += 1
     return count
@@ -244,6 +286,15 @@ class _Checker:
         duration = number_or_null("duration_s")
         if duration is not None and duration < 0:
             self.error(number, "duration_s", f"expected a number >= 0, got {duration}")
+        rejected = row.get("rejected", False)
+        if not isinstance(rejected, bool):
+            self.error(number, "rejected", f"expected true or false, got {json.dumps(rejected)}")
+            rejected = False
+        reason = text("rejection_reason", required=False)
+        if reason and not rejected:
+            self.error(number, "rejection_reason", "is given but the judgment is not rejected")
+        elif len(reason) > 300:
+            self.error(number, "rejection_reason", "is longer than 300 characters")
 
         campaign = None
         slug = text("campaign")
@@ -278,6 +329,7 @@ class _Checker:
             trial=trial,
             presented_order=order,
             duration_s=duration,
+            rejection_reason=(reason or "rejected on import") if rejected else None,
         )
 
     def _pair(self, number: int, row: dict[str, Any], campaign: Campaign | None) -> tuple[Pair | None, bool]:
@@ -440,6 +492,7 @@ def judgments_import(*, lines: Iterable[str], dry_run: bool = False) -> ImportRe
         annotators, annotators_created = _annotators_resolve(
             {line.annotator_key for line in new_lines}, create=True
         )
+        now = timezone.now()
         judgments = []
         for line in new_lines:
             annotator = annotators[line.annotator_key]
@@ -456,6 +509,8 @@ def judgments_import(*, lines: Iterable[str], dry_run: bool = False) -> ImportRe
                     score_b=line.score_b,
                     rationale=line.rationale,
                     duration_s=line.duration_s,
+                    rejected_at=now if line.rejection_reason is not None else None,
+                    rejection_reason=line.rejection_reason or "",
                 )
             )
         Judgment.objects.bulk_create(judgments, batch_size=IMPORT_BATCH)

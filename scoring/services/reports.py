@@ -151,6 +151,7 @@ def report_build(*, params: ReportParameters, progress: Progress | None = None) 
         include_flagged=params.include_flagged,
         include_blocked=params.include_blocked,
         ai_judge_ids=params.ai_judge_ids,
+        exclude_simulated=params.exclude_simulated,
     )
     data = selectors.judgment_arrays(flt=flt)
     pairs = selectors.pair_arrays(pair_ids=data.pair_ids, campaign_ids=flt.campaign_ids)

@@ -22,10 +22,22 @@
     all[current].scrollIntoView({ block: "nearest" });
   }
 
+  function scoreInputs(row) { return $all(".score-input", row); }
+  function emptyScore(row) { return scoreInputs(row).filter(function (i) { return !i.value.trim(); })[0] || null; }
+
+  // A row is answered once it has a choice and, when the campaign asks for them, both image scores.
+  function rowDone(row) { return !!$("input[type=radio]:checked", row) && !emptyScore(row); }
+
   function firstUnanswered() {
     var all = rows();
-    for (var i = 0; i < all.length; i++) if (!$("input[type=radio]:checked", all[i])) return i;
+    for (var i = 0; i < all.length; i++) if (!rowDone(all[i])) return i;
     return -1;
+  }
+
+  function advance() {
+    var next = firstUnanswered();
+    if (next === -1) { status("All answered: press Enter to submit."); focusRow(current); }
+    else focusRow(next > current ? next : Math.min(current + 1, rows().length - 1));
   }
 
   function choose(value) {
@@ -36,16 +48,40 @@
     input.checked = true;
     row.classList.remove("has-error");
     status("");
-    var next = firstUnanswered();
-    if (next === -1) { status("All answered: press Enter to submit."); focusRow(current); }
-    else focusRow(next > current ? next : Math.min(current + 1, rows().length - 1));
+    var scores = scoreInputs(row);
+    if (scores.length) {  // digits come next: left image's score, then the right one's
+      (emptyScore(row) || scores[0]).focus();
+      status("Type the scores: left image, then right image.");
+      return;
+    }
+    advance();
+  }
+
+  // A digit typed in a score box sets its value (0 means 10 on a 1-10 scale) and moves on.
+  function typeScore(input, key) {
+    var box = input.closest(".scores");
+    var low = Number(box.dataset.min), high = Number(box.dataset.max);
+    var value = key === "0" && high === 10 ? 10 : Number(key);
+    if (value < low || value > high) { status("Scores go from " + low + " to " + high + "."); return; }
+    input.value = String(value);
+    status("");
+    var inputs = scoreInputs(input.closest(".aspect"));
+    var at = inputs.indexOf(input);
+    if (at < inputs.length - 1) inputs[at + 1].focus();
+    else advance();
   }
 
   function submit() {
     var form = $("#label-form");
     if (!form || form.dataset.busy === "1") return;  // a second Enter while the first is in flight
     var missing = firstUnanswered();
-    if (missing !== -1) { focusRow(missing); status("Answer every aspect first."); return; }
+    if (missing !== -1) {
+      focusRow(missing);
+      var row = rows()[missing];
+      if ($("input[type=radio]:checked", row) && emptyScore(row)) { emptyScore(row).focus(); status("Score both images first."); }
+      else status("Answer every aspect first.");
+      return;
+    }
     var required = $all("textarea[required]", form).filter(function (t) { return !t.value.trim(); });
     if (required.length) { var row = required[0].closest(".aspect"); focusRow(rows().indexOf(row)); required[0].focus(); status("A reason is required."); return; }
     form.dataset.busy = "1";
@@ -84,6 +120,12 @@
     var target = event.target;
     var typing = target && (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "text"));
     var dialog = openDialog();
+    if (!dialog && target && target.classList && target.classList.contains("score-input") && !event.ctrlKey) {
+      if (/^[0-9]$/.test(event.key)) { event.preventDefault(); typeScore(target, event.key); return; }
+      if (event.key === "Escape") { event.preventDefault(); target.blur(); focusRow(current); return; }
+      if (event.key === "Backspace" || event.key === "Delete" || event.key === "Tab") return;
+      // Anything else (a new choice, moving between aspects, Enter) works as it does on the aspect.
+    }
     if (typing) {
       if (event.key === "Escape") { event.preventDefault(); target.blur(); focusRow(current); }
       else if (event.key === "Enter" && event.ctrlKey) { event.preventDefault(); submit(); }
@@ -121,6 +163,7 @@
       case "1": zoom("left"); break;
       case "2": zoom("right"); break;
       case "x": show("skip-dialog"); break;
+      case "u": { var undo = $("#undo-button"); if (undo) { status("Undoing…"); undo.click(); } else status("Nothing to undo."); break; }
       case "g": show("guidelines-dialog"); break;
       case "?": show("help-dialog"); break;
       default: handled = false;

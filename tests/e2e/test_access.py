@@ -35,14 +35,23 @@ WORKER_PAGES = {
     "annotate:label",
     "annotate:label-submit",
     "annotate:label-skip",
+    "annotate:label-undo",
     "annotate:label-done",
     "media",
     "admin:login",
     "admin:logout",
 }
-# What anyone may open without signing in: the sign-in pages and the crowd platform's entry link (which
-# creates or resumes the worker from the platform's participant id).
-PUBLIC_PAGES = {"annotate:login", "annotate:logout", "annotate:crowd-start", "admin:login", "admin:logout"}
+# What anyone may open without signing in: the sign-in pages, the crowd platform's entry link (which
+# creates or resumes the worker from the platform's participant id), and an invitation's set-password
+# link (it works only with a valid one-time token).
+PUBLIC_PAGES = {
+    "annotate:login",
+    "annotate:logout",
+    "annotate:crowd-start",
+    "annotate:invite-accept",
+    "admin:login",
+    "admin:logout",
+}
 PROJECT_APPS = ("core", "annotate", "pipeline", "scoring")
 GROUP = re.compile(r"\(\?P<(\w+)>[^()]*\)")
 CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -79,6 +88,8 @@ def world(aspects):
         "job_id": job.pk,
         "assignment_id": assignment.pk,
         "annotator_id": other.annotator.pk,
+        "pair_id": assignment.pair_id,
+        "judgment_id": assignment.pk,  # no judgment may exist: the walk checks none is created
         "app_label": "annotate",
         "object_id": str(assignment.pk),
         "id": str(other.pk),

@@ -7,20 +7,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.urls import resolve
 
 from annotate.models import Annotator, Assignment, Judgment
 from tests.annotate.test_assign_engine import campaign_with_pairs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PID = "5f1e2d3c4b5a69788796a5b4"
 # Per pair, the keys pressed for the four aspects (in order), and what each key means on screen.
 KEYS = [
@@ -32,26 +23,7 @@ KEYS = [
 ]
 SIDE = {"a": "left", "ArrowLeft": "left", "d": "right", "ArrowRight": "right", "s": "tie", "t": "tie"}
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-
-
-@pytest.fixture
-def served_media(settings):
-    """Store images where the site's /media/ route serves them from (the route is built at import time)."""
-    settings.MEDIA_ROOT = resolve("/media/x.png").kwargs["document_root"]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are still
-    # synchronous, so Django's async-safety guard is lifted for this test only.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (make test installs it)")
-    with playwright_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield instance
-        instance.close()
+# The Chromium fixtures (browser, served_media) live in tests/e2e/conftest.py.
 
 
 def on_screen(page) -> int:

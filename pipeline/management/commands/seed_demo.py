@@ -1,11 +1,15 @@
-"""Seed the demo: an admin, a crowdworker, the demo campaign, and a generation job for its images."""
+"""Seed the demo: an admin, a crowdworker, the demo campaign, and a generation job for its images.
+
+With --wait it also waits for the images and the simulated judge's labels, then lets the simulated
+crowdworkers label part of the campaign (make demo does this before it says the server is ready).
+"""
 
 from __future__ import annotations
 
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from annotate.models import Generator
@@ -14,7 +18,13 @@ from core.jobs import FollowUp, job_create
 from core.models import Job
 from pipeline.jobs import ANNOTATE, GENERATE, GenerationParams
 from pipeline.services.annotation import annotation_params, annotation_title
-from pipeline.services.demo import DEMO_GENERATOR, DEMO_GENERATOR_GLITCHY, demo_campaign_seed
+from pipeline.services.demo import (
+    DEMO_GENERATOR,
+    DEMO_GENERATOR_GLITCHY,
+    demo_campaign_seed,
+    demo_crowd_simulate,
+    demo_jobs_wait,
+)
 from pipeline.services.judges import demo_judge_ensure
 
 
@@ -28,6 +38,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--gold-pairs", type=int, default=8, help="Fidelity gold pairs to mix in.")
         parser.add_argument("--admin-password", default=None, help="Default: a new random password.")
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="Wait for the jobs (a worker must be running), then let the simulated crowd label.",
+        )
+        parser.add_argument("--timeout", type=float, default=900.0, help="Seconds to wait for the jobs.")
 
     def handle(self, *args, **options):
         user_model = get_user_model()
@@ -38,6 +54,7 @@ class Command(BaseCommand):
         admin.save()
         worker_password = "label-" + secrets.token_hex(3)
         crowdworker_create(username="worker", password=worker_password)
+        job = None
 
         with transaction.atomic():
             campaign = demo_campaign_seed(n_prompts=options["prompts"])
@@ -67,5 +84,32 @@ class Command(BaseCommand):
                     follow_ups=[annotate_then],
                 )
                 self.stdout.write(f"Queued job {job.pk}: rendering demo images (watch it on /jobs/).")
+        if options["wait"]:
+            self._wait_and_simulate(campaign=campaign, job=job, timeout=options["timeout"])
         self.stdout.write(self.style.SUCCESS(f"Admin login:        admin / {password}"))
         self.stdout.write(self.style.SUCCESS(f"Crowdworker login:  worker / {worker_password}"))
+
+    def _wait_and_simulate(self, *, campaign, job, timeout: float) -> None:
+        from annotate.models import Annotator, Judgment
+
+        if job is not None:
+            shown: set[int] = set()
+
+            def on_wait(running) -> None:
+                if running.pk not in shown:
+                    shown.add(running.pk)
+                    self.stdout.write(f"Waiting for job {running.pk}: {running.title} …")
+
+            try:
+                demo_jobs_wait(job_id=job.pk, timeout_s=timeout, on_wait=on_wait)
+            except RuntimeError as exc:
+                raise CommandError(f"The demo jobs did not finish: {exc}") from exc
+        simulated = Judgment.objects.filter(pair__campaign=campaign, annotator__is_simulated=True)
+        if simulated.exists():
+            return
+        result = demo_crowd_simulate(campaign=campaign)
+        humans = Annotator.objects.filter(is_simulated=True).count()
+        self.stdout.write(
+            f"{humans} simulated crowdworkers labelled {result.submitted} pairs "
+            f"({result.complete_pairs} pairs now complete)."
+        )

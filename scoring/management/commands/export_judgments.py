@@ -17,14 +17,25 @@ class Command(BaseCommand):
             "file", nargs="?", default="-", help="output file (default: - for standard output)"
         )
         parser.add_argument("--campaign", action="append", default=[], help="campaign slug (repeatable)")
+        parser.add_argument(
+            "--include-rejected", action="store_true", help="also write rejected judgments (marked rejected)"
+        )
+        parser.add_argument(
+            "--pseudonymise", action="store_true", help="replace human usernames with keyed hashes"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
+            choices = {
+                "campaign_slugs": options["campaign"],
+                "include_rejected": options["include_rejected"],
+                "pseudonymise": options["pseudonymise"],
+            }
             if options["file"] == "-":
-                count = judgments_export(out=self.stdout, campaign_slugs=options["campaign"])
+                count = judgments_export(out=self.stdout, **choices)
             else:
                 with open(options["file"], "w", encoding="utf-8") as handle:
-                    count = judgments_export(out=handle, campaign_slugs=options["campaign"])
+                    count = judgments_export(out=handle, **choices)
                 self.stderr.write(f"wrote {count} judgments to {options['file']}")
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
