@@ -164,6 +164,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A broker that does not answer fails a connection attempt in seconds, not minutes.
     "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=3.0),
 }
+# Redis brokers go through config.broker's transport, which keeps a worker alive when Redis restarts
+# while a task runs (celery 5.7 + kombu 5.7 die there; see config/broker.py).
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-transport
+CELERY_BROKER_TRANSPORT = env(
+    "CELERY_BROKER_TRANSPORT",
+    default="config.broker:RedisTransport" if CELERY_BROKER_URL.startswith("redis://") else None,
+)
 # Jobs report through their rows, never through Celery results: nothing waits on the result backend.
 CELERY_TASK_IGNORE_RESULT = True
 # The job life cycle (core/jobs.py, README "Jobs"): a running job holds a lease its run renews every
