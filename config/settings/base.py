@@ -156,8 +156,9 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A crash of the worker must not lose a job: unacknowledged messages return to the queue.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# With Redis, a message taken by a worker that died is handed out again after this many seconds.
-# It must exceed the longest job (jobs are long; they also resume from their rows when re-run).
+# With Redis, a message taken by a worker that died is handed out again after this many seconds. Nothing
+# waits on it: a dead run's job is re-queued by the sweeper once its lease goes stale (JOB_LEASE_TIMEOUT_S),
+# and a message handed out again meets a live lease or a finished job and returns. Keep it long.
 # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=13 * 3600),
