@@ -111,10 +111,13 @@ class JobContext:
             fields["progress_total"] = max(0, int(total))
         self._update(**fields)
 
-    def advance(self, n: int = 1) -> None:
-        """Add n finished units; an atomic UPDATE, so parallel writers never lose a count."""
+    def advance(self, n: int = 1, *, cost: Decimal | float = 0) -> None:
+        """Add n finished units (and what they cost); one atomic UPDATE, so parallel writers never lose a count."""
         done = F("progress_done") + n
-        self._update(progress_done=Least(done, F("progress_total")))
+        fields: dict[str, Any] = {"progress_done": Least(done, F("progress_total"))}
+        if cost:
+            fields["cost_usd"] = F("cost_usd") + Decimal(str(cost))
+        self._update(**fields)
 
     def add_cost(self, usd: Decimal | float) -> None:
         """Add spending (for example MLLM tokens) to the job's running cost."""

@@ -3,7 +3,7 @@
 This module estimates, starts and runs a job. The work list (AICall rows) and the recording of results
 live in :mod:`pipeline.services.annotation_calls`; the judge configuration in
 :mod:`pipeline.services.judges`. Execution modes: ``online`` (the default; calls go through
-:func:`pipeline.mllm.iter_batch` with the judge's concurrency and rate limits) and ``batch`` (the OpenAI
+:func:`pipeline.mllm.iter_batch_ready` with the judge's concurrency and rate limits) and ``batch`` (the OpenAI
 Batch API, :mod:`pipeline.services.annotation_batch`).
 """
 
@@ -21,7 +21,7 @@ from annotate.models import Campaign, Image, Prompt
 from core.jobs import JobContext, job_create, worker_identity
 from core.models import Job
 from pipeline.jobs import ANNOTATE, AnnotationParams
-from pipeline.mllm import ScoreScale, estimate_tokens, iter_batch
+from pipeline.mllm import ScoreScale, estimate_tokens, iter_batch_ready
 from pipeline.mllm.providers import Judge
 from pipeline.models import AICall, AIJudgeConfig
 from pipeline.services.annotation_calls import (
@@ -222,7 +222,7 @@ def annotation_job(ctx: JobContext) -> dict[str, Any]:
             )
         elif to_send:
             judge = judge_from_config(judge_config)
-            for result in iter_batch(
+            for ready in iter_batch_ready(
                 annotation_requests(
                     job=job, campaign=campaign, judge_config=judge_config, infos=infos, owner=owner
                 ),
@@ -232,7 +232,7 @@ def annotation_job(ctx: JobContext) -> dict[str, Any]:
                 tokens_per_minute=judge_config.tokens_per_minute,
                 should_stop=ctx.should_stop,
             ):
-                recorder.record(result)
+                recorder.record_many(ready)
     finally:
         annotation_claims_release(job=job, owner=owner)  # what a stopped run claimed but never sent
     ctx.check_cancelled()

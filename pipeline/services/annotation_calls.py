@@ -327,60 +327,82 @@ class AnnotationRecorder:
     duplicates: int = 0
 
     def record(self, result: CallResult) -> None:
-        """Record one result and release its claim; a cancelled (never sent) call stays pending for the next run.
+        """Record one result (see :meth:`record_many`)."""
+        self.record_many([result])
 
-        Idempotent: the row is locked and its status read first. A result for a call another run already
-        recorded (both sent it, which claims prevent unless a run outlived its lease) creates nothing, but
-        its attempts, tokens and cost are added: the provider billed them too."""
-        call_id = int(result.key)
-        info = self.infos.pop(result.key)
-        if result.status == "cancelled" and result.attempts == 0:
-            AICall.objects.filter(pk=call_id).exclude(status=AICall.Status.SUCCEEDED).update(
+    def record_many(self, results: list[CallResult]) -> None:
+        """Record results that arrived together in one transaction, releasing their claims.
+
+        A cancelled call that was never sent stays pending for the next run. Idempotent: the rows are
+        locked and their status read first. A result for a call another run already recorded (both sent
+        it, which claims prevent unless a run outlived its lease) creates nothing, but its attempts,
+        tokens and cost are added: the provider billed them too. One commit for the lot keeps answers
+        from queueing in memory when writing is slower than the server (a crash loses what is queued)."""
+        sent: list[CallResult] = []
+        unsent: list[int] = []
+        for result in results:
+            if result.status == "cancelled" and result.attempts == 0:
+                self.infos.pop(result.key, None)
+                unsent.append(int(result.key))
+            else:
+                sent.append(result)
+        if unsent:
+            AICall.objects.filter(pk__in=unsent).exclude(status=AICall.Status.SUCCEEDED).update(
                 claimed_by="", claimed_at=None
             )
+        if not sent:
             return
-        cost = judge_call_cost(self.judge_config, result.prompt_tokens, result.completion_tokens)
-        entries = [_attempt_entry(a) for a in result.attempt_log]
-        ok = result.ok
+        done = 0
+        spent = Decimal("0")
+        judgments: list[Judgment] = []
         with transaction.atomic():
-            call = AICall.objects.select_for_update().only("pk", "status", "attempt_log").get(pk=call_id)
-            usage = {
-                "attempts": F("attempts") + result.attempts,
-                "prompt_tokens": F("prompt_tokens") + result.prompt_tokens,
-                "completion_tokens": F("completion_tokens") + result.completion_tokens,
-                "cost_usd": F("cost_usd") + cost,
-            }
-            if call.status == AICall.Status.SUCCEEDED:
-                for entry in entries:
-                    entry["duplicate"] = True
-                AICall.objects.filter(pk=call_id).update(attempt_log=[*call.attempt_log, *entries], **usage)
-                self.duplicates += 1
-                if cost:
-                    self.ctx.add_cost(cost)
-                return
-            AICall.objects.filter(pk=call_id).update(
-                status=AICall.Status.SUCCEEDED if ok else AICall.Status.FAILED,
-                latency_s=result.latency_s,
-                template_version=result.template_version,
-                rendered_prompt=result.request.prompt_text(structured=result.structured),
-                raw_response=result.raw_text or "",
-                finish_reason=result.finish_reason or "",
-                error_reason=result.error.reason if result.error else "",
-                error_message=result.error.message[:5000] if result.error else "",
-                attempt_log=[*call.attempt_log, *entries],
-                repairs=list(result.answer.repairs) if result.answer is not None else [],
-                claimed_by="",
-                claimed_at=None,
-                finished_at=timezone.now(),
-                **usage,
-            )
-            if ok:
-                judgments = self._judgments(call_id, info, result)
+            # Locked in id order, so two recorders of one job never wait on each other in a circle.
+            rows = AICall.objects.select_for_update().only("pk", "status", "attempt_log").order_by("pk")
+            calls = {call.pk: call for call in rows.filter(pk__in=[int(r.key) for r in sent])}
+            for result in sent:
+                call = calls[int(result.key)]
+                info = self.infos.pop(result.key)
+                cost = judge_call_cost(self.judge_config, result.prompt_tokens, result.completion_tokens)
+                spent += cost
+                entries = [_attempt_entry(a) for a in result.attempt_log]
+                usage = {
+                    "attempts": F("attempts") + result.attempts,
+                    "prompt_tokens": F("prompt_tokens") + result.prompt_tokens,
+                    "completion_tokens": F("completion_tokens") + result.completion_tokens,
+                    "cost_usd": F("cost_usd") + cost,
+                }
+                if call.status == AICall.Status.SUCCEEDED:
+                    for entry in entries:
+                        entry["duplicate"] = True
+                    AICall.objects.filter(pk=call.pk).update(
+                        attempt_log=[*call.attempt_log, *entries], **usage
+                    )
+                    self.duplicates += 1
+                    continue
+                AICall.objects.filter(pk=call.pk).update(
+                    status=AICall.Status.SUCCEEDED if result.ok else AICall.Status.FAILED,
+                    latency_s=result.latency_s,
+                    template_version=result.template_version,
+                    rendered_prompt=result.request.prompt_text(structured=result.structured),
+                    raw_response=result.raw_text or "",
+                    finish_reason=result.finish_reason or "",
+                    error_reason=result.error.reason if result.error else "",
+                    error_message=result.error.message[:5000] if result.error else "",
+                    attempt_log=[*call.attempt_log, *entries],
+                    repairs=list(result.answer.repairs) if result.answer is not None else [],
+                    claimed_by="",
+                    claimed_at=None,
+                    finished_at=timezone.now(),
+                    **usage,
+                )
+                if result.ok:
+                    judgments += self._judgments(call.pk, info, result)
+                done += 1
+            if judgments:
                 created = Judgment.objects.bulk_create(judgments, ignore_conflicts=True)
                 self.judgments_created += len(created)
-            self.ctx.advance()
-            if cost:
-                self.ctx.add_cost(cost)
+            if done or spent:
+                self.ctx.advance(done, cost=spent)
 
     def _judgments(self, call_id: int, info: CallInfo, result: CallResult) -> list[Judgment]:
         position = {image_id: index for index, image_id in enumerate(info.image_ids)}
