@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from core.registry import job_kind_label
 
@@ -50,6 +52,13 @@ class Job(models.Model):
     celery_task_id = models.CharField(max_length=64, blank=True)
     queue = models.CharField(max_length=16, default="default")
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The outbox: a job is "queued, not sent" until the broker took its message (sent_at); the sweeper
+    # sends the ones the broker refused (send_error says why) once it answers again.
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the broker accepted the message.")
+    send_error = models.CharField(max_length=500, blank=True)
+    # The lease: the run that owns a running job and when it last said it is alive (core/jobs.py).
+    lease_owner = models.CharField(max_length=200, blank=True, help_text="host:pid/run of the owning run.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -59,6 +68,7 @@ class Job(models.Model):
         # The table keeps the name it had when jobs lived in pipeline (moved without copying a row).
         db_table = "pipeline_job"
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(progress_total=0) | Q(progress_done__lte=F("progress_total")),
@@ -72,6 +82,19 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def is_queued_not_sent(self) -> bool:
+        """A pending job whose message the broker has not taken yet (the sweeper will send it)."""
+        return self.status == self.Status.PENDING and self.sent_at is None
+
+    @property
+    def lease_is_stale(self) -> bool:
+        """A running job whose owner stopped heartbeating for longer than JOB_LEASE_TIMEOUT_S."""
+        if self.status != self.Status.RUNNING:
+            return False
+        last = self.heartbeat_at or self.started_at
+        return last is not None and last < timezone.now() - timedelta(seconds=settings.JOB_LEASE_TIMEOUT_S)
 
     @property
     def percent(self) -> int:

@@ -149,8 +149,19 @@ class AICall(models.Model):
     error_reason = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     attempt_log = models.JSONField(
-        default=list, blank=True, help_text="Per attempt: outcome, HTTP status, latency, wait before it."
+        default=list,
+        blank=True,
+        help_text="Every attempt of every run: outcome, HTTP status, latency, tokens, raw text (bounded).",
     )
+    repairs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What the parser repaired in the answer used (json_in_fence, ...).",
+    )
+    # The claim: the run that is sending this call (its job lease owner and a chunk number), set in the
+    # statement that picks the call; a claim older than the job lease timeout is stale and may be taken.
+    claimed_by = models.CharField(max_length=220, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

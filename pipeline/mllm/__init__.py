@@ -17,7 +17,7 @@ from pipeline.mllm.calls import (
     RequestImage,
     estimate_tokens,
 )
-from pipeline.mllm.executor import TokenBucket, iter_batch
+from pipeline.mllm.executor import TokenBucket, iter_batch, iter_batch_ready
 from pipeline.mllm.group import PairwiseJudgment, answer_to_pairwise, ranking_to_pairwise
 from pipeline.mllm.images import EncodedImage, ImageEncoding, encode_image
 from pipeline.mllm.parsing import AnswerParseError, ParseFailureReason, parse_answer
@@ -59,6 +59,7 @@ __all__ = [
     "estimate_tokens",
     "get_template",
     "iter_batch",
+    "iter_batch_ready",
     "parse_answer",
     "ranking_to_pairwise",
     "render_messages",

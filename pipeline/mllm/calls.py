@@ -139,7 +139,8 @@ class CallError:
 
     ``reason`` is a :class:`~pipeline.mllm.parsing.ParseFailureReason` value for bad answers, or one of
     ``rate_limited``, ``server_error``, ``timeout``, ``connection``, ``bad_request``, ``auth``,
-    ``http_error``, ``cancelled``, ``internal_error`` for everything before an answer.
+    ``http_error``, ``invalid_response`` (a 200 whose body is not a chat completion), ``error_response``
+    (a 200 carrying an error object), ``cancelled``, ``internal_error`` for everything before an answer.
     """
 
     reason: str
@@ -148,7 +149,14 @@ class CallError:
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
-    """One try of a call: what happened, how long it took, the tokens it used, the wait before it."""
+    """One try of a call: what happened, how long it took, the tokens it used, the wait before it.
+
+    ``raw_text`` is what the server sent back (the answer text, or the body of an error or of a reply
+    that was not a chat completion), ``message`` why the attempt failed. ``usage_known`` is False when the
+    request was sent but no reply with its usage reached the client (a timeout with no late reply, a
+    dropped connection): the provider may have billed it, and nobody on this side can know how much.
+    ``late_reply_s`` is set when the reply came after the client stopped waiting (its tokens still count).
+    """
 
     outcome: str  # "ok" or a CallError reason
     latency_s: float
@@ -158,6 +166,11 @@ class AttemptRecord:
     finish_reason: str | None = None
     waited_before_s: float = 0.0
     structured: bool = True
+    raw_text: str | None = None
+    message: str | None = None
+    usage_known: bool = True
+    repairs: tuple[str, ...] = ()
+    late_reply_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

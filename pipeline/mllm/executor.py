@@ -35,7 +35,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
@@ -243,12 +243,58 @@ def iter_batch(
     the caller is busy writing a result. Images given as ``RequestImage.source`` are encoded by
     ``encode_workers`` threads before their call takes a slot.
     """
+    ready = iter_batch_ready(
+        requests,
+        judge,
+        concurrency=concurrency,
+        requests_per_minute=requests_per_minute,
+        tokens_per_minute=tokens_per_minute,
+        should_stop=should_stop,
+        on_stop=on_stop,
+        stop_check_interval_s=stop_check_interval_s,
+        prefetch=prefetch,
+        encode_workers=encode_workers,
+        max_ready=1,
+    )
+    return _flatten(ready)
+
+
+def _flatten(batches: Generator[list[CallResult], None, None]) -> Iterator[CallResult]:
+    try:
+        for batch in batches:
+            yield from batch
+    finally:
+        batches.close()  # closing early cancels what is in flight, as the batches' generator promises
+
+
+def iter_batch_ready(
+    requests: Iterable[CallRequest],
+    judge: Judge,
+    *,
+    concurrency: int,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_stop: StopMode = "drain",
+    stop_check_interval_s: float = 0.5,
+    prefetch: int | None = None,
+    encode_workers: int = 2,
+    max_ready: int = 64,
+) -> Generator[list[CallResult], None, None]:
+    """Like :func:`iter_batch`, but yields every result that is ready at once (1 to ``max_ready``).
+
+    A caller that records results in a database writes a list in one transaction: when writing is slower
+    than the server answers, results that arrived meanwhile are written together instead of queueing,
+    so fewer answers wait unwritten in memory (where a crash of the process loses them)."""
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    if max_ready < 1:
+        raise ValueError(f"max_ready must be at least 1, got {max_ready}")
     window = concurrency + (concurrency if prefetch is None else max(0, prefetch))
     # A separate generator, so that bad arguments raise here, at the call, not at the first next().
     return _results(
         requests,
+        max_ready=max_ready,
         window=window,
         should_stop=should_stop,
         on_stop=on_stop,
@@ -266,12 +312,13 @@ def iter_batch(
 def _results(
     requests: Iterable[CallRequest],
     *,
+    max_ready: int,
     window: int,
     should_stop: Callable[[], bool] | None,
     on_stop: StopMode,
     stop_check_interval_s: float,
     make_runner: Callable[[], _LoopRunner],
-) -> Iterator[CallResult]:
+) -> Generator[list[CallResult], None, None]:
     runner = make_runner()  # the loop thread starts with the first next(), not at the call
     source = iter(requests)
     outstanding = 0
@@ -301,7 +348,13 @@ def _results(
                 if not runner.thread.is_alive():
                     raise RuntimeError("the batch event loop died") from None
                 continue
-            outstanding -= 1
-            yield result
+            ready = [result]
+            while len(ready) < max_ready:
+                try:
+                    ready.append(runner.results.get_nowait())
+                except queue.Empty:
+                    break
+            outstanding -= len(ready)
+            yield ready
     finally:
         runner.close(cancel=outstanding > 0)

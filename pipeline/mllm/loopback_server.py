@@ -14,8 +14,11 @@ one, then the default resumes::
         ... OpenAI client with base_url=server.base_url ...
         assert server.usage == (prompt_tokens_seen_by_client, completion_tokens_seen_by_client)
 
-Every request is recorded (body, whether an Authorization header came — never its value — status
-returned, usage reported); ``max_in_flight`` is the highest number of chat requests open at once.
+Every request is recorded — the server-side request log: body, a fingerprint of its messages (the same
+call sent twice has the same fingerprint), whether an Authorization header came (never its value), status
+returned, usage reported, and whether the reply reached the client (a client that timed out never gets
+it, though a real provider would bill it: ``billed_usage`` counts those too). ``max_in_flight`` is the
+highest number of chat requests open at once.
 
 From another process: ``python -m pipeline.mllm.loopback_server --port 0 --latency 0.2`` prints
 ``LOOPBACK_URL http://127.0.0.1:PORT/v1`` and serves until interrupted. Such a server is scripted over
@@ -31,6 +34,7 @@ import collections
 import contextlib
 import email.parser
 import email.policy
+import hashlib
 import itertools
 import json
 import re
@@ -46,12 +50,13 @@ from typing import Any
 
 @dataclass(slots=True)
 class Reply:
-    """What the server sends back: a status, headers and a JSON body, after an extra delay."""
+    """What the server sends back: a status, headers and a JSON body (or raw bytes), after an extra delay."""
 
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    content_type: str = "application/json"
 
 
 Behaviour = Callable[[dict[str, Any]], Reply]
@@ -215,6 +220,22 @@ def server_error(status: int = 500) -> Behaviour:
     return lambda body: Reply(status, error)
 
 
+def non_json(
+    text: str = "<html><body><h1>502 Bad Gateway</h1></body></html>",
+    *,
+    status: int = 200,
+    content_type: str = "text/html",
+) -> Behaviour:
+    """A body that is not JSON at all (a proxy's HTML page), with the given status and content type."""
+    return lambda body: Reply(status, text.encode(), content_type=content_type)
+
+
+def error_in_200(message: str = "model overloaded", *, code: str | None = "overloaded") -> Behaviour:
+    """HTTP 200 whose body is an error object instead of a completion, as some gateways answer."""
+    error = {"error": {"message": message, "type": "server_error", "code": code}}
+    return lambda body: Reply(200, error)
+
+
 def reject_response_format() -> Behaviour:
     """HTTP 400 naming response_format, as servers without structured outputs answer (if one was sent)."""
 
@@ -312,6 +333,8 @@ BEHAVIOURS: dict[str, Callable[..., Behaviour]] = {
     "content": content,
     "rate_limited": rate_limited,
     "server_error": server_error,
+    "non_json": non_json,
+    "error_in_200": error_in_200,
     "reject_response_format": reject_response_format,
     "invalid_json": invalid_json,
     "prose_json": prose_json,
@@ -352,6 +375,13 @@ class RecordedRequest:
     completion_tokens: int = 0
     delivered: bool = False
     content_type: str = ""
+    fingerprint: str = ""
+
+
+def request_fingerprint(body: Any) -> str:
+    """A digest of a chat request's messages: equal for the same call (prompt and images) sent twice."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:24]
 
 
 _REASONS = {
@@ -429,15 +459,30 @@ class LoopbackServer:
         delivered = [r for r in self.requests if r.delivered]
         return sum(r.prompt_tokens for r in delivered), sum(r.completion_tokens for r in delivered)
 
+    @property
+    def billed_usage(self) -> tuple[int, int]:
+        """(prompt_tokens, completion_tokens) of every answer produced, delivered or not (what a provider bills)."""
+        chats = self.chat_requests
+        return sum(r.prompt_tokens for r in chats), sum(r.completion_tokens for r in chats)
+
+    def sent_twice(self) -> dict[str, int]:
+        """Fingerprints of chat requests received more than once, with their counts (aim: none)."""
+        counts = collections.Counter(r.fingerprint for r in self.chat_requests if r.fingerprint)
+        return {fingerprint: n for fingerprint, n in counts.items() if n > 1}
+
     def stats(self) -> dict[str, Any]:
         """Counters as a JSON-able dict (also served at GET /_loopback/stats)."""
         prompt_tokens, completion_tokens = self.usage
         chats = self.chat_requests
+        billed_prompt, billed_completion = self.billed_usage
         return {
             "requests": len(chats),
             "statuses": dict(collections.Counter(str(r.status) for r in chats)),
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
+            "billed_prompt_tokens": billed_prompt,
+            "billed_completion_tokens": billed_completion,
+            "sent_twice": len(self.sent_twice()),
             "max_in_flight": self.max_in_flight,
             "in_flight": self.in_flight,
             "scripted_left": len(self._script),
@@ -547,9 +592,11 @@ class LoopbackServer:
                 status, reply_headers, payload = await self._route(record, raw)
                 if reader.at_eof() or writer.is_closing():
                     return  # the client gave up (timeout) while we were "thinking"
+                reply_headers = dict(reply_headers)
+                content_type = reply_headers.pop("content-type", "application/json")
                 head_out = [
                     f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
-                    "Content-Type: application/json",
+                    f"Content-Type: {content_type}",
                 ]
                 head_out += [f"{k}: {v}" for k, v in reply_headers.items()]
                 head_out.append(f"Content-Length: {len(payload)}")
@@ -589,7 +636,7 @@ class LoopbackServer:
             with self._lock:
                 self._requests.append(record)
         payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-        return reply.status, reply.headers, payload
+        return reply.status, {**reply.headers, "content-type": reply.content_type}, payload
 
     async def _chat(self, record: RecordedRequest, raw: bytes) -> Reply:
         self.in_flight += 1
@@ -602,6 +649,7 @@ class LoopbackServer:
                     400, {"error": {"message": "request body is not JSON", "type": "invalid_request_error"}}
                 )
             record.body = body
+            record.fingerprint = request_fingerprint(body)
             if not self.supports_response_format and "response_format" in body:
                 reply = Reply(400, _RESPONSE_FORMAT_ERROR)
             else:

@@ -3,13 +3,14 @@
 This module estimates, starts and runs a job. The work list (AICall rows) and the recording of results
 live in :mod:`pipeline.services.annotation_calls`; the judge configuration in
 :mod:`pipeline.services.judges`. Execution modes: ``online`` (the default; calls go through
-:func:`pipeline.mllm.iter_batch` with the judge's concurrency and rate limits) and ``batch`` (the OpenAI
+:func:`pipeline.mllm.iter_batch_ready` with the judge's concurrency and rate limits) and ``batch`` (the OpenAI
 Batch API, :mod:`pipeline.services.annotation_batch`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -17,10 +18,10 @@ from typing import Any
 from django.db.models import Sum
 
 from annotate.models import Campaign, Image, Prompt
-from core.jobs import JobContext, job_create
+from core.jobs import JobContext, job_create, worker_identity
 from core.models import Job
 from pipeline.jobs import ANNOTATE, AnnotationParams
-from pipeline.mllm import ScoreScale, estimate_tokens, iter_batch
+from pipeline.mllm import ScoreScale, estimate_tokens, iter_batch_ready
 from pipeline.mllm.providers import Judge
 from pipeline.models import AICall, AIJudgeConfig
 from pipeline.services.annotation_calls import (
@@ -28,6 +29,8 @@ from pipeline.services.annotation_calls import (
     AnnotationRecorder,
     CallInfo,
     annotation_calls_ensure,
+    annotation_claims_release,
+    annotation_claims_renew,
     annotation_job_summary,
     annotation_request,
     annotation_requests,
@@ -195,11 +198,11 @@ def annotation_job(ctx: JobContext) -> dict[str, Any]:
     calls = AICall.objects.filter(job=job)
     to_send = calls.filter(calls_to_send(job)).count()
     # Absolute progress and cost from the rows, so a resumed run starts from what was recorded.
-    Job.objects.filter(pk=job.pk).update(
-        progress_total=total,
-        progress_done=total - to_send,
-        cost_usd=calls.aggregate(c=Sum("cost_usd"))["c"] or Decimal("0"),
-    )
+    ctx.set_progress(total - to_send, total)
+    ctx.set_cost(calls.aggregate(c=Sum("cost_usd"))["c"] or Decimal("0"))
+    # The run's claims on calls live as long as its lease: the heartbeat renews both.
+    owner = ctx.owner or f"{worker_identity()}/{uuid.uuid4().hex[:12]}"
+    ctx.on_heartbeat(lambda: annotation_claims_renew(job=job, owner=owner))
     label = " (simulated)" if judge_config.is_simulated else ""
     ctx.log(f"{judge_config.name}{label}: {to_send} of {total} calls to send ({judge_config.mode} mode)")
     infos: dict[str, CallInfo] = {}
@@ -210,23 +213,31 @@ def annotation_job(ctx: JobContext) -> dict[str, Any]:
         aspect_ids=dict(campaign.aspects.values_list("key", "pk")),
         infos=infos,
     )
-    if params.execution == "batch":
-        from pipeline.services.annotation_batch import batch_run
+    try:
+        if params.execution == "batch":
+            from pipeline.services.annotation_batch import batch_run
 
-        batch_run(ctx=ctx, job=job, campaign=campaign, judge_config=judge_config, recorder=recorder)
-    elif to_send:
-        judge = judge_from_config(judge_config)
-        for result in iter_batch(
-            annotation_requests(job=job, campaign=campaign, judge_config=judge_config, infos=infos),
-            judge,
-            concurrency=judge_config.concurrency,
-            requests_per_minute=judge_config.requests_per_minute,
-            tokens_per_minute=judge_config.tokens_per_minute,
-            should_stop=ctx.should_stop,
-        ):
-            recorder.record(result)
+            batch_run(
+                ctx=ctx, job=job, campaign=campaign, judge_config=judge_config, recorder=recorder, owner=owner
+            )
+        elif to_send:
+            judge = judge_from_config(judge_config)
+            for ready in iter_batch_ready(
+                annotation_requests(
+                    job=job, campaign=campaign, judge_config=judge_config, infos=infos, owner=owner
+                ),
+                judge,
+                concurrency=judge_config.concurrency,
+                requests_per_minute=judge_config.requests_per_minute,
+                tokens_per_minute=judge_config.tokens_per_minute,
+                should_stop=ctx.should_stop,
+            ):
+                recorder.record_many(ready)
+    finally:
+        annotation_claims_release(job=job, owner=owner)  # what a stopped run claimed but never sent
     ctx.check_cancelled()
     summary = annotation_job_summary(job)
+    ctx.set_cost(Decimal(summary["cost_usd"]))
     if recorder.duplicates:
         ctx.log(f"{recorder.duplicates} results were already recorded by another run; kept the first")
     ctx.log(

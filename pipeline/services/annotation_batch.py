@@ -33,6 +33,7 @@ def batch_run(
     campaign: Campaign,
     judge_config: AIJudgeConfig,
     recorder: AnnotationRecorder,
+    owner: str,
 ) -> None:
     """Submit the job's unsent calls as one batch (or find the batch already submitted), wait, ingest."""
     config = openai_judge_config(judge_config)
@@ -50,7 +51,7 @@ def batch_run(
     requests = {
         r.key: r
         for r in annotation_requests(
-            job=job, campaign=campaign, judge_config=judge_config, infos=recorder.infos
+            job=job, campaign=campaign, judge_config=judge_config, infos=recorder.infos, owner=owner
         )
     }
     state = dict(ctx.state.get("batch") or {})

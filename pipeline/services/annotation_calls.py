@@ -3,9 +3,14 @@
 The work list of a job is a set of AICall rows, created once, in one bulk insert, on the job's first run:
 one per pair and trial (pair mode) or one per prompt and trial (group mode, all selected images of a
 prompt ranked in one call). The rows are the job's memory: a re-run of the job (a crashed worker's
-message is redelivered) sends only the calls that have not succeeded, and every result is recorded in
+job taken over) sends only the calls that have not succeeded, and every result is recorded in
 one transaction with its judgments, so the batch never labels a pair twice nor skips one. The
 Judgment table's unique constraint (pair, annotator, aspect, trial) is the backstop.
+
+Claims: a run sends only calls it claimed, and it claims them in the UPDATE that picks them
+(:func:`annotation_calls_claim`), so two runs of one job can never send the same call. A claim names the
+run (its job lease) and is renewed by the job's heartbeat; one older than JOB_LEASE_TIMEOUT_S is stale (its
+run died) and the next run takes it. Recording a result releases the claim.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum
@@ -45,8 +52,20 @@ SELECTIONS = {
 
 #: Failures worth another try when the job runs again (a resumed job); bad answers are final.
 RETRYABLE_REASONS = frozenset(
-    {"rate_limited", "server_error", "timeout", "connection", "http_error", "internal_error", "cancelled"}
+    {
+        "rate_limited",
+        "server_error",
+        "timeout",
+        "connection",
+        "http_error",
+        "internal_error",
+        "cancelled",
+        "invalid_response",  # a 200 whose body is not a chat completion (HTML, cut JSON)
+        "error_response",  # a 200 carrying an error object ("model overloaded")
+    }
 )
+#: Characters of an attempt's raw reply kept in the attempt log (the call keeps its last answer whole).
+ATTEMPT_TEXT_LIMIT = 2000
 
 
 def annotation_select_pairs(
@@ -191,6 +210,43 @@ def calls_to_send(job: Job) -> Q:
     )
 
 
+def _claimable(job: Job, after_pk: int) -> Q:
+    """Calls to send after `after_pk` that no live run holds (unclaimed, or claimed by a stale run)."""
+    stale = timezone.now() - timedelta(seconds=settings.JOB_LEASE_TIMEOUT_S)
+    return (
+        calls_to_send(job)
+        & Q(pk__gt=after_pk)
+        & (Q(claimed_by="") | Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale))
+    )
+
+
+def annotation_calls_claim(*, job: Job, owner: str, after_pk: int, limit: int) -> list[int]:
+    """Claim up to `limit` of the job's calls to send after `after_pk` for the run `owner`; their ids.
+
+    One UPDATE picks and claims: its WHERE repeats the claimable condition, which PostgreSQL re-checks on
+    each row after waiting for a concurrent claimer's lock, so a call claimed by another run in the
+    meantime is skipped, never claimed twice (SQLite runs one writer at a time)."""
+    token = f"{owner}/{after_pk}"  # unique per chunk of a run: the cursor only moves forward
+    claimable = _claimable(job, after_pk)
+    picked = AICall.objects.filter(claimable).order_by("pk").values("pk")[:limit]
+    AICall.objects.filter(claimable, pk__in=picked).update(claimed_by=token, claimed_at=timezone.now())
+    return list(AICall.objects.filter(job=job, claimed_by=token).order_by("pk").values_list("pk", flat=True))
+
+
+def annotation_claims_renew(*, job: Job, owner: str) -> int:
+    """Renew the claims of run `owner` (called by the job's heartbeat); returns how many."""
+    return AICall.objects.filter(job=job, claimed_by__startswith=f"{owner}/").update(
+        claimed_at=timezone.now()
+    )
+
+
+def annotation_claims_release(*, job: Job, owner: str) -> int:
+    """Give back the calls run `owner` claimed and did not record (it stopped early); returns how many."""
+    return AICall.objects.filter(job=job, claimed_by__startswith=f"{owner}/").update(
+        claimed_by="", claimed_at=None
+    )
+
+
 @dataclass(frozen=True)
 class CallInfo:
     """What recording a call's answer needs from its row: the images as shown, the trial, its pairs."""
@@ -206,18 +262,26 @@ def annotation_requests(
     campaign: Campaign,
     judge_config: AIJudgeConfig,
     infos: dict[str, CallInfo],
-    chunk: int = 200,
+    owner: str,
+    chunk: int = 50,
 ) -> Iterator[CallRequest]:
-    """CallRequests for the job's calls still to send, built lazily in chunks (key = AICall id).
+    """CallRequests for the job's calls still to send, claimed for run `owner` chunk by chunk (key = AICall id).
 
-    Fills ``infos`` (key -> CallInfo) as it goes, so recording a result needs no extra read.
+    Each call is tried at most once per run (a cursor on the id moves forward). Fills ``infos``
+    (key -> CallInfo) as it goes, so recording a result needs no extra read.
     """
     aspects = campaign_mllm_aspects(campaign)
     scale = ScoreScale(campaign.score_min, campaign.score_max)
-    ids = list(AICall.objects.filter(calls_to_send(job)).order_by("pk").values_list("pk", flat=True))
-    for start in range(0, len(ids), chunk):
+    cursor = 0
+    while True:
+        ids = annotation_calls_claim(job=job, owner=owner, after_pk=cursor, limit=chunk)
+        if not ids:
+            if AICall.objects.filter(_claimable(job, cursor)).exists():
+                continue  # another run claimed the rows this one picked; pick again
+            return
+        cursor = ids[-1]
         calls = list(
-            AICall.objects.filter(pk__in=ids[start : start + chunk])
+            AICall.objects.filter(pk__in=ids)
             .select_related("prompt")
             .only("pk", "image_ids", "pair_ids", "trial", "prompt__text")
             .order_by("pk")
@@ -263,46 +327,82 @@ class AnnotationRecorder:
     duplicates: int = 0
 
     def record(self, result: CallResult) -> None:
-        """Record one result; a cancelled (never sent) call stays pending for the next run."""
-        if result.status == "cancelled" and result.attempts == 0:
+        """Record one result (see :meth:`record_many`)."""
+        self.record_many([result])
+
+    def record_many(self, results: list[CallResult]) -> None:
+        """Record results that arrived together in one transaction, releasing their claims.
+
+        A cancelled call that was never sent stays pending for the next run. Idempotent: the rows are
+        locked and their status read first. A result for a call another run already recorded (both sent
+        it, which claims prevent unless a run outlived its lease) creates nothing, but its attempts,
+        tokens and cost are added: the provider billed them too. One commit for the lot keeps answers
+        from queueing in memory when writing is slower than the server (a crash loses what is queued)."""
+        sent: list[CallResult] = []
+        unsent: list[int] = []
+        for result in results:
+            if result.status == "cancelled" and result.attempts == 0:
+                self.infos.pop(result.key, None)
+                unsent.append(int(result.key))
+            else:
+                sent.append(result)
+        if unsent:
+            AICall.objects.filter(pk__in=unsent).exclude(status=AICall.Status.SUCCEEDED).update(
+                claimed_by="", claimed_at=None
+            )
+        if not sent:
             return
-        info = self.infos.pop(result.key)
-        cost = judge_call_cost(self.judge_config, result.prompt_tokens, result.completion_tokens)
-        ok = result.ok
+        done = 0
+        spent = Decimal("0")
+        judgments: list[Judgment] = []
         with transaction.atomic():
-            # One conditional UPDATE: if two workers run the same job (a message redelivered while the
-            # first still runs), the row lock makes the second wait, then see "succeeded" and skip.
-            # Attempts, tokens and cost add to earlier runs' (a retried call was paid for each time).
-            updated = (
-                AICall.objects.filter(pk=int(result.key))
-                .exclude(status=AICall.Status.SUCCEEDED)
-                .update(
-                    status=AICall.Status.SUCCEEDED if ok else AICall.Status.FAILED,
-                    attempts=F("attempts") + result.attempts,
+            # Locked in id order, so two recorders of one job never wait on each other in a circle.
+            rows = AICall.objects.select_for_update().only("pk", "status", "attempt_log").order_by("pk")
+            calls = {call.pk: call for call in rows.filter(pk__in=[int(r.key) for r in sent])}
+            for result in sent:
+                call = calls[int(result.key)]
+                info = self.infos.pop(result.key)
+                cost = judge_call_cost(self.judge_config, result.prompt_tokens, result.completion_tokens)
+                spent += cost
+                entries = [_attempt_entry(a) for a in result.attempt_log]
+                usage = {
+                    "attempts": F("attempts") + result.attempts,
+                    "prompt_tokens": F("prompt_tokens") + result.prompt_tokens,
+                    "completion_tokens": F("completion_tokens") + result.completion_tokens,
+                    "cost_usd": F("cost_usd") + cost,
+                }
+                if call.status == AICall.Status.SUCCEEDED:
+                    for entry in entries:
+                        entry["duplicate"] = True
+                    AICall.objects.filter(pk=call.pk).update(
+                        attempt_log=[*call.attempt_log, *entries], **usage
+                    )
+                    self.duplicates += 1
+                    continue
+                AICall.objects.filter(pk=call.pk).update(
+                    status=AICall.Status.SUCCEEDED if result.ok else AICall.Status.FAILED,
                     latency_s=result.latency_s,
-                    prompt_tokens=F("prompt_tokens") + result.prompt_tokens,
-                    completion_tokens=F("completion_tokens") + result.completion_tokens,
-                    cost_usd=F("cost_usd") + cost,
                     template_version=result.template_version,
                     rendered_prompt=result.request.prompt_text(structured=result.structured),
                     raw_response=result.raw_text or "",
                     finish_reason=result.finish_reason or "",
                     error_reason=result.error.reason if result.error else "",
                     error_message=result.error.message[:5000] if result.error else "",
-                    attempt_log=[_attempt_entry(a) for a in result.attempt_log],
+                    attempt_log=[*call.attempt_log, *entries],
+                    repairs=list(result.answer.repairs) if result.answer is not None else [],
+                    claimed_by="",
+                    claimed_at=None,
                     finished_at=timezone.now(),
+                    **usage,
                 )
-            )
-            if not updated:
-                self.duplicates += 1
-                return
-            if ok:
-                judgments = self._judgments(int(result.key), info, result)
+                if result.ok:
+                    judgments += self._judgments(call.pk, info, result)
+                done += 1
+            if judgments:
                 created = Judgment.objects.bulk_create(judgments, ignore_conflicts=True)
                 self.judgments_created += len(created)
-            self.ctx.advance()
-            if cost:
-                self.ctx.add_cost(cost)
+            if done or spent:
+                self.ctx.advance(done, cost=spent)
 
     def _judgments(self, call_id: int, info: CallInfo, result: CallResult) -> list[Judgment]:
         position = {image_id: index for index, image_id in enumerate(info.image_ids)}
@@ -340,14 +440,26 @@ class AnnotationRecorder:
 
 
 def _attempt_entry(attempt: AttemptRecord) -> dict[str, Any]:
-    return {
+    entry: dict[str, Any] = {
         "outcome": attempt.outcome,
         "http_status": attempt.http_status,
         "latency_s": round(attempt.latency_s, 4),
         "waited_before_s": round(attempt.waited_before_s, 3),
         "prompt_tokens": attempt.prompt_tokens,
         "completion_tokens": attempt.completion_tokens,
+        # False: the request may have been billed but no reply with its usage reached us.
+        "usage_known": attempt.usage_known,
+        "raw_text": (attempt.raw_text or "")[:ATTEMPT_TEXT_LIMIT],
     }
+    if attempt.message:
+        entry["message"] = attempt.message[:1000]
+    if attempt.finish_reason:
+        entry["finish_reason"] = attempt.finish_reason
+    if attempt.repairs:
+        entry["repairs"] = list(attempt.repairs)
+    if attempt.late_reply_s is not None:
+        entry["late_reply_s"] = round(attempt.late_reply_s, 3)
+    return entry
 
 
 def annotation_job_summary(job: Job) -> dict[str, Any]:
@@ -367,6 +479,13 @@ def annotation_job_summary(job: Job) -> dict[str, Any]:
         .annotate(n=Count("pk"))
         .values_list("error_reason", "n")
     )
+    unknown = late = 0
+    for log in calls.filter(Q(attempts__gt=1) | Q(status=AICall.Status.FAILED)).values_list(
+        "attempt_log", flat=True
+    ):
+        for entry in log or []:
+            unknown += entry.get("usage_known") is False
+            late += "late_reply_s" in entry
     return {
         "calls": calls.count(),
         "succeeded": totals["succeeded"],
@@ -377,4 +496,8 @@ def annotation_job_summary(job: Job) -> dict[str, Any]:
         "prompt_tokens": totals["prompt_tokens"] or 0,
         "completion_tokens": totals["completion_tokens"] or 0,
         "cost_usd": str((totals["cost"] or Decimal("0")).quantize(Decimal("0.000001"))),
+        # Attempts whose usage we never learned (sent, no reply): the provider may have billed them.
+        "attempts_usage_unknown": unknown,
+        # Replies that came after the client's timeout, counted in tokens and cost all the same.
+        "late_replies": late,
     }

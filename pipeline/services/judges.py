@@ -63,6 +63,8 @@ def openai_judge_config(config: AIJudgeConfig):  # -> OpenAIJudgeConfig (importe
         max_output_tokens=int(options.get("max_output_tokens", DEFAULT_MAX_OUTPUT_TOKENS)),
         max_tokens_param=options.get("max_tokens_param", "max_tokens"),
         timeout_s=config.timeout_s,
+        # How long a request stays open after the timeout, to record a late reply's (billed) tokens.
+        late_reply_grace_s=float(options.get("late_reply_grace_s", min(30.0, config.timeout_s))),
         image_detail=options.get("image_detail"),
         structured_output=bool(options.get("structured_output", True)),
         seed=options.get("seed"),

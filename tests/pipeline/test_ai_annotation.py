@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 from itertools import combinations
 
 import pytest
+from django.utils import timezone
 
 from annotate.models import Judgment, Pair
 from core.jobs import FollowUp, job_create, job_run
@@ -333,7 +335,10 @@ def test_batch_api_mode_uploads_polls_ingests_and_resumes_without_a_second_batch
     AICall.objects.filter(pk=lost.pk).update(
         status=AICall.Status.PENDING, attempts=0, prompt_tokens=0, completion_tokens=0
     )
-    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+    # The run died: its lease went stale long ago (a live lease would make this message return at once).
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
     assert job_run(job_id=job.pk) == Job.Status.SUCCEEDED
     again = Job.objects.get(pk=job.pk)
     assert len(loopback.batches) == 1 and "resuming batch" in again.log

@@ -125,13 +125,13 @@ def test_the_job_applies_the_judges_concurrency_and_rate_limits(aspects, monkeyp
         PairFactory(campaign=campaign)
     judge = AIJudgeConfigFactory(concurrency=3, requests_per_minute=120, tokens_per_minute=90_000)
     seen: dict = {}
-    real_iter_batch = annotation.iter_batch
+    real_iter_batch = annotation.iter_batch_ready
 
     def spy(requests, judge_, **kwargs):
         seen.update(kwargs)
         return real_iter_batch(requests, judge_, **kwargs)
 
-    monkeypatch.setattr(annotation, "iter_batch", spy)
+    monkeypatch.setattr(annotation, "iter_batch_ready", spy)
     job = annotation_start(campaign=campaign, judge_config=judge)
     started = time.monotonic()
     assert job_run(job_id=job.pk) == Job.Status.SUCCEEDED

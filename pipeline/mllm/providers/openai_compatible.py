@@ -7,20 +7,29 @@ it is never stored on the judge, logged, or put in a result.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import httpx2
 import openai
-from openai.types.chat import ChatCompletion
 
-from pipeline.mllm.calls import AttemptRecord, CallError, CallRequest, CallResult, estimate_tokens
+from pipeline.mllm.calls import (
+    AttemptRecord,
+    CallError,
+    CallRequest,
+    CallResult,
+    CallStatus,
+    estimate_tokens,
+)
 from pipeline.mllm.parsing import AnswerParseError, parse_answer
 from pipeline.mllm.providers.base import CallTracker
 from pipeline.mllm.providers.openai_client import api_key_from_env, openai_client
 from pipeline.mllm.providers.retry import RetryPolicy, parse_retry_after
+from pipeline.mllm.schema import ParsedAnswer
 
 log = logging.getLogger(__name__)
 _PURPOSE = "the judge's API key"
@@ -33,7 +42,9 @@ class OpenAIJudgeConfig:
     ``api_key_env=None`` sends no real key (for local servers). ``max_tokens_param`` is
     ``"max_tokens"`` for most servers; OpenAI's reasoning models need ``"max_completion_tokens"``.
     ``structured_output=False`` never asks for a JSON-schema response format and always spells the schema
-    out in the prompt.
+    out in the prompt. After ``timeout_s`` an attempt counts as timed out and the call is retried, but
+    the request stays open ``late_reply_grace_s`` longer so that a late reply's usage (billed by the
+    provider) is still recorded; 0 closes it at the timeout.
     """
 
     model: str
@@ -43,6 +54,7 @@ class OpenAIJudgeConfig:
     max_output_tokens: int = 1024
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     timeout_s: float = 60.0
+    late_reply_grace_s: float = 30.0
     image_detail: Literal["auto", "low", "high"] | None = None
     structured_output: bool = True
     seed: int | None = None
@@ -126,91 +138,300 @@ class OpenAICompatibleJudge:
         return body
 
     async def judge(self, request: CallRequest) -> CallResult:
-        """Call the endpoint until an answer parses or the retry policy gives up; never raises."""
+        """Call the endpoint until an answer parses or the retry policy gives up; never raises.
+
+        Every reply is classified and kept in the attempt log (status, latency, tokens, raw text). A 200
+        whose body is not a chat completion (``invalid_response``) or carries an error object
+        (``error_response``) is a transport failure and retried like a 5xx, with the server's text kept.
+        Replies that arrive after the client's timeout, within ``late_reply_grace_s``, are awaited
+        before the call ends so that their tokens count (the provider bills them)."""
         client = self._get_client()
         tracker = CallTracker(request=request, model=self.model, provider=self.provider)
+        late: list[_LateReply] = []
+        try:
+            status, answer, error = await self._attempts(client, request, tracker, late)
+            await _collect_late(late, tracker)
+        except asyncio.CancelledError:
+            for pending in late:
+                pending.task.cancel()
+            raise
+        return tracker.finish(status, answer=answer, error=error)
+
+    async def _attempts(
+        self,
+        client: openai.AsyncOpenAI,
+        request: CallRequest,
+        tracker: CallTracker,
+        late: list[_LateReply],
+    ) -> tuple[CallStatus, ParsedAnswer | None, CallError | None]:
         spec = request.answer_spec()
         transport_failures = parse_failures = 0
         wait = 0.0
         while True:
             structured = self.structured
             body = self.request_body(request, structured)
-            started = time.perf_counter()
-            try:
-                # client.post is the SDK's documented way to send a raw body. We skip
-                # chat.completions.create because its typed-params transform walks every message part
-                # and the schema (~1 ms of CPU per call); our body is plain JSON already. Errors,
-                # timeouts and response parsing are the same as create()'s.
-                completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
-            except openai.APIError as exc:
-                latency = time.perf_counter() - started
-                reason, status, retryable = _classify(exc)
-                if structured and status == 400 and _rejects_response_format(exc):
+            reply = await self._send(client, body, late, attempt_index=len(tracker.attempts))
+            if reply.reason is not None:  # no usable completion: a transport failure of some kind
+                if (
+                    structured
+                    and reply.http_status == 400
+                    and reply.exc is not None
+                    and _rejects_response_format(reply.exc)
+                ):
                     if self.structured:  # calls in flight may all hit this; say it once
                         log.warning(
                             "%s rejected response_format; using plain-JSON prompts from now on", self.model
                         )
                     self.structured = False
-                    tracker.record(
-                        AttemptRecord(
-                            "response_format_rejected", latency, http_status=400, waited_before_s=wait
-                        )
-                    )
+                    tracker.record(reply.attempt("response_format_rejected", wait, structured))
                     wait = 0.0
                     continue
-                tracker.record(
-                    AttemptRecord(
-                        reason, latency, http_status=status, waited_before_s=wait, structured=structured
-                    )
-                )
+                tracker.record(reply.attempt(reply.reason, wait, structured), raw_text=reply.text)
                 transport_failures += 1
-                if not retryable or len(tracker.attempts) >= self.retry.max_attempts:
-                    return tracker.finish("api_error", error=CallError(reason=reason, message=_describe(exc)))
-                headers = getattr(getattr(exc, "response", None), "headers", None)
-                wait = self.retry.backoff(transport_failures, self._rng, parse_retry_after(headers))
-                log.debug("call %s: %s, retrying in %.2fs", request.key, reason, wait)
+                if not reply.retryable or len(tracker.attempts) >= self.retry.max_attempts:
+                    return "api_error", None, CallError(reason=reply.reason, message=reply.message)
+                wait = self.retry.backoff(transport_failures, self._rng, parse_retry_after(reply.headers))
+                log.debug("call %s: %s, retrying in %.2fs", request.key, reply.reason, wait)
                 await asyncio.sleep(wait)
                 continue
 
-            latency = time.perf_counter() - started
             transport_failures = 0
-            text, finish_reason, refusal = _first_choice(completion)
+            text, finish_reason, refusal = reply.choice
             error: AnswerParseError | None = None
+            answer: ParsedAnswer | None = None
             try:
                 answer = parse_answer(text, spec, finish_reason=finish_reason, refusal=refusal)
             except AnswerParseError as exc:
                 error = exc
-            usage = completion.usage
+            attempt = reply.attempt("ok" if error is None else error.reason.value, wait, structured)
             tracker.record(
-                AttemptRecord(
-                    "ok" if error is None else error.reason.value,
-                    latency,
-                    prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
-                    completion_tokens=(usage.completion_tokens or 0) if usage else 0,
-                    http_status=200,
+                replace(
+                    attempt,
+                    raw_text=text if text is not None else refusal,
                     finish_reason=finish_reason,
-                    waited_before_s=wait,
-                    structured=structured,
+                    message=error.message if error is not None else None,
+                    repairs=answer.repairs if answer is not None else (),
                 ),
                 raw_text=text if text is not None else refusal,
             )
             wait = 0.0
             if error is None:
-                return tracker.finish("ok", answer=answer)
+                return "ok", answer, None
             parse_failures += 1
             if (
                 parse_failures >= self.retry.max_parse_attempts
                 or len(tracker.attempts) >= self.retry.max_attempts
             ):
-                return tracker.parse_failure(error)
+                return "parse_error", None, CallError(reason=error.reason.value, message=error.message)
+
+    async def _send(
+        self, client: openai.AsyncOpenAI, body: dict[str, Any], late: list[_LateReply], *, attempt_index: int
+    ) -> _Reply:
+        """One request, classified. After ``timeout_s`` the client stops waiting (a timeout), but the request
+        stays open ``late_reply_grace_s`` longer in the background, to learn what a late reply cost."""
+        timeout = self.config.timeout_s
+        grace = max(0.0, self.config.late_reply_grace_s)
+        started = time.perf_counter()
+        # client.post is the SDK's documented way to send a raw body. We skip chat.completions.create
+        # because its typed-params transform walks every message part and the schema (~1 ms of CPU per
+        # call); our body is plain JSON already. cast_to=Response: we read the body ourselves, so a 200
+        # that is not a chat completion is classified here instead of escaping as a decode error.
+        post = client.post(
+            "/chat/completions", body=body, cast_to=httpx2.Response, options={"timeout": timeout + grace}
+        )
+        task: asyncio.Task[httpx2.Response] = asyncio.ensure_future(post)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=timeout if grace else None)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            late.append(_LateReply(task, attempt_index, started))
+            return _Reply(
+                latency_s=time.perf_counter() - started,
+                reason="timeout",
+                retryable=True,
+                message=f"no reply within the client's timeout of {timeout:g} s",
+                usage_known=False,
+            )
+        return _reply_from(task, started)
 
 
-def _first_choice(completion: ChatCompletion) -> tuple[str | None, str | None, str | None]:
+@dataclass(slots=True)
+class _LateReply:
+    """A request the client stopped waiting for, still open to learn what its reply cost."""
+
+    task: asyncio.Task[httpx2.Response]
+    attempt_index: int
+    started: float
+
+
+@dataclass(slots=True)
+class _Reply:
+    """One request's outcome: a usable completion (``reason`` None) or why not, with what the server said."""
+
+    latency_s: float
+    reason: str | None = None
+    retryable: bool = False
+    message: str = ""
+    http_status: int | None = None
+    text: str | None = None
+    headers: Any = None
+    exc: openai.APIError | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_known: bool = True
+    choice: tuple[str | None, str | None, str | None] = (None, None, None)
+
+    def attempt(self, outcome: str, waited: float, structured: bool) -> AttemptRecord:
+        """The attempt-log entry of this reply."""
+        return AttemptRecord(
+            outcome,
+            self.latency_s,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            http_status=self.http_status,
+            waited_before_s=waited,
+            structured=structured,
+            raw_text=_bounded(self.text),
+            message=self.message or None,
+            usage_known=self.usage_known,
+        )
+
+
+def _reply_from(task: asyncio.Task[httpx2.Response], started: float) -> _Reply:
+    """Classify a finished request: an SDK error, a body that is not a completion, or a completion."""
+    latency = time.perf_counter() - started
+    try:
+        response = task.result()
+    except openai.APIError as exc:
+        reason, status, retryable = _classify(exc)
+        response_obj = getattr(exc, "response", None)
+        return _Reply(
+            latency_s=latency,
+            reason=reason,
+            retryable=retryable,
+            message=_describe(exc),
+            http_status=status,
+            text=_error_text(exc),
+            headers=getattr(response_obj, "headers", None),
+            exc=exc,
+            # No reply (timeout, dropped connection): the request may have been billed, unseen.
+            usage_known=status is not None,
+        )
+    except Exception as exc:  # noqa: BLE001 - a client bug must cost one call, with its attempts kept
+        log.exception("unexpected error from the OpenAI client")
+        return _Reply(
+            latency_s=latency,
+            reason="internal_error",
+            message=f"{type(exc).__name__}: {exc}"[:1000],
+            usage_known=False,
+        )
+    text = response.text
+    status = response.status_code
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return _Reply(
+            latency_s=latency,
+            reason="invalid_response",
+            retryable=True,
+            message=f"HTTP {status} with a body that is not a JSON object: {_snippet(text)}",
+            http_status=status,
+            text=text,
+            usage_known=False,  # no usage in such a body; the provider may still have billed it
+        )
+    prompt_tokens, completion_tokens, has_usage = _usage(data)
+    if not isinstance(data.get("choices"), list):
+        error = data.get("error")
+        if error is not None:
+            detail = error.get("message") if isinstance(error, dict) else None
+            reason, message = "error_response", f"HTTP {status} with an error: {detail or _snippet(text)}"
+        else:
+            reason, message = "invalid_response", f"HTTP {status} without choices: {_snippet(text)}"
+        return _Reply(
+            latency_s=latency,
+            reason=reason,
+            retryable=True,
+            message=message,
+            http_status=status,
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            usage_known=has_usage,
+        )
+    return _Reply(
+        latency_s=latency,
+        http_status=status,
+        text=text,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        usage_known=has_usage,
+        choice=_first_choice(data),
+    )
+
+
+async def _collect_late(late: list[_LateReply], tracker: CallTracker) -> None:
+    """Wait for replies the client stopped waiting for (each bounded by its request's own timeout) and put
+    their usage into the attempts they belong to; the ones that never come stay 'usage unknown'."""
+    for pending in late:
+        try:
+            await asyncio.wait({pending.task})
+        except asyncio.CancelledError:
+            pending.task.cancel()
+            raise
+        reply = _reply_from(pending.task, pending.started)
+        if reply.reason == "timeout" or reply.reason == "connection" or reply.reason == "internal_error":
+            continue  # no reply at all: what it cost stays unknown
+        index = pending.attempt_index
+        tracker.attempts[index] = replace(
+            tracker.attempts[index],
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            usage_known=reply.usage_known,
+            late_reply_s=reply.latency_s,
+            http_status=reply.http_status,
+            raw_text=_bounded(reply.text),
+        )
+
+
+def _usage(data: dict[str, Any]) -> tuple[int, int, bool]:
+    """(prompt tokens, completion tokens, whether the body said) from a completion-like body."""
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        return 0, 0, False
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), True
+
+
+def _first_choice(data: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
     """(content, finish_reason, refusal) of the first choice; all None if the server sent no choice."""
-    if not completion.choices:
+    choices = data.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
         return None, None, None
-    choice = completion.choices[0]
-    return choice.message.content, choice.finish_reason, getattr(choice.message, "refusal", None)
+    choice = choices[0]
+    message = choice.get("message") or {}
+    return message.get("content"), choice.get("finish_reason"), message.get("refusal")
+
+
+def _snippet(text: str | None, limit: int = 300) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _bounded(text: str | None, limit: int = 8000) -> str | None:
+    return None if text is None else text[:limit]
+
+
+def _error_text(exc: openai.APIError) -> str | None:
+    response = getattr(exc, "response", None)
+    if response is not None:
+        try:
+            return str(response.text)
+        except Exception:  # noqa: BLE001 - a streamed or closed body: fall back to what the SDK kept
+            pass
+    return None if exc.body is None else json.dumps(exc.body, default=str)
 
 
 def _classify(exc: openai.APIError) -> tuple[str, int | None, bool]:
@@ -232,8 +453,8 @@ def _classify(exc: openai.APIError) -> tuple[str, int | None, bool]:
         if status == 400:
             return "bad_request", status, False
         return "http_error", status, False
-    # A 200 whose body the SDK could not read: a broken server, not worth hammering.
-    return "protocol_error", None, False
+    # A reply the SDK could not read (APIResponseValidationError): the server's fault, worth a retry.
+    return "invalid_response", None, True
 
 
 def _rejects_response_format(exc: openai.APIError) -> bool:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from pipeline.mllm import CallRequest, ImageEncoding, RequestImage, TokenBucket, iter_batch
+from pipeline.mllm import CallRequest, ImageEncoding, RequestImage, TokenBucket, iter_batch, iter_batch_ready
 from pipeline.mllm.calls import CallResult
 from pipeline.mllm.loopback_server import LoopbackServer
 from pipeline.mllm.providers import CallTracker, SimulatedJudge
@@ -237,3 +237,19 @@ def test_bad_arguments_raise_at_the_call():
     with pytest.raises(ValueError, match="concurrency"):
         iter_batch([], FakeJudge(), concurrency=0)
     assert list(iter_batch([], FakeJudge(), concurrency=3)) == []
+
+
+def test_ready_results_come_together_when_the_caller_is_slower_than_the_judge():
+    batches = []
+    for ready in iter_batch_ready(plain_requests(40), FakeJudge(latency_s=0.01), concurrency=8, max_ready=16):
+        batches.append([r.key for r in ready])
+        time.sleep(0.05)  # writing a batch takes longer than the judge takes to answer
+    keys = [key for batch in batches for key in batch]
+    assert sorted(keys, key=int) == [str(i) for i in range(40)]  # each request exactly once
+    assert max(len(batch) for batch in batches) > 1 and all(len(batch) <= 16 for batch in batches)
+    assert len(batches) < 40
+
+
+def test_ready_results_refuse_a_bad_limit_at_the_call():
+    with pytest.raises(ValueError, match="max_ready"):
+        iter_batch_ready(plain_requests(1), FakeJudge(), concurrency=1, max_ready=0)
