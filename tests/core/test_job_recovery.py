@@ -240,8 +240,11 @@ def admin_session(base: str) -> tuple[urllib.request.OpenerDirector, dict[str, s
     return opener, {"csrfmiddlewaretoken": token}
 
 
-def test_launching_while_the_broker_is_down_answers_at_once_and_runs_when_it_is_back(stack):
+def test_launching_while_the_broker_is_down_answers_at_once_and_runs_when_it_is_back(stack, aspects):
     """Finding 3: HTTP 500 after ~20 s, and the committed job stayed pending forever."""
+    from tests.factories import CampaignFactory
+
+    campaign = CampaignFactory()
     port = processes.free_port()
     stack.web(port)
     stack.worker("worker", queues="default")
@@ -254,7 +257,9 @@ def test_launching_while_the_broker_is_down_answers_at_once_and_runs_when_it_is_
     stack.redis.stop()
     started = time.monotonic()
     request = urllib.request.Request(
-        f"{base}/jobs/demo/", data=urllib.parse.urlencode(form).encode(), method="POST"
+        f"{base}/campaigns/{campaign.slug}/report/refresh/",  # launches a report job
+        data=urllib.parse.urlencode(form).encode(),
+        method="POST",
     )
     try:
         opener.open(request, timeout=30)
