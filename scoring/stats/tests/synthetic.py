@@ -96,18 +96,20 @@ class Study:
 @dataclass(frozen=True)
 class SimulatedJudge:
     """An AI judge: with prob. ``noise`` it answers uniformly at random, with ``first`` it picks the
-    first-shown image, otherwise it votes like a human (a draw from the item's own choice distribution)."""
+    first-shown image, with ``mode`` it picks the item's most likely choice (the consensus), otherwise it
+    votes like a human (a draw from the item's own choice distribution)."""
 
     name: str
     noise: float = 0.0
     first: float = 0.0
+    mode: float = 0.0
 
 
 def simulate_study(
     rng: np.random.Generator,
     *,
     n_items: int,
-    votes_per_item: Sequence[int] | np.ndarray,
+    votes_per_item: int | Sequence[int] | np.ndarray | Callable[[np.ndarray], np.ndarray],
     n_humans: int,
     judges: Sequence[SimulatedJudge] = (),
     lean: Sequence[float] = (0.7, 0.4, 0.7),
@@ -115,12 +117,15 @@ def simulate_study(
 ) -> Study:
     """Items with a latent choice distribution (Dirichlet ``lean``); humans and AI judges vote on them.
 
-    ``votes_per_item`` gives each item's number of human votes (distinct humans drawn from ``n_humans``).
+    ``votes_per_item`` gives each item's number of human votes (distinct humans drawn from ``n_humans``),
+    or is a function of the (n_items, 3) choice distributions returning them (votes that follow difficulty).
     Every AI judge votes once on every item. Each judgment's presented order is A-first with probability
     ``p_a_first``, independently of everything else. Humans have no position bias.
     """
-    per_item = np.broadcast_to(np.asarray(votes_per_item), (n_items,))
     distribution = rng.dirichlet(lean, size=n_items)
+    if callable(votes_per_item):
+        votes_per_item = votes_per_item(distribution)
+    per_item = np.broadcast_to(np.asarray(votes_per_item), (n_items,))
     rows_item, rows_judge = [], []
     for i in range(n_items):
         humans = rng.choice(n_humans, size=int(per_item[i]), replace=False)
@@ -138,8 +143,10 @@ def simulate_study(
         u = rng.random(item.size)
         random_answer = mine & (u < spec.noise)
         first_answer = mine & (u >= spec.noise) & (u < spec.noise + spec.first)
+        mode_answer = mine & (u >= spec.noise + spec.first) & (u < spec.noise + spec.first + spec.mode)
         choice[random_answer] = rng.integers(0, 3, int(random_answer.sum()))
         choice[first_answer] = np.where(a_first[first_answer], 0, 2)
+        choice[mode_answer] = distribution[item[mode_answer]].argmax(axis=1)
     order = rng.permutation(item.size)
     names = tuple(f"human{h}" for h in range(n_humans)) + tuple(j.name for j in judges)
     is_human = np.array([True] * n_humans + [False] * len(judges))
