@@ -115,8 +115,14 @@ def test_normal_answers_with_swap_trial(worker, aspects, loopback, api_key):
     annotator = judge_annotator(judge)
     judgments = Judgment.objects.filter(annotator=annotator)
     assert judgments.count() == 5 * 4 * 2
-    assert set(judgments.filter(trial=1).values_list("presented_order", flat=True)) == {"AB"}
-    assert set(judgments.filter(trial=2).values_list("presented_order", flat=True)) == {"BA"}
+    # Trial 1 in the order the job drew for the pair, trial 2 its mirror; both as the call showed them.
+    orders = {(j.pair_id, j.trial): j.presented_order for j in judgments.select_related("ai_call")}
+    mirror = {"AB": "BA", "BA": "AB"}
+    for pair in pairs:
+        assert orders[(pair.pk, 2)] == mirror[orders[(pair.pk, 1)]]
+    for j in judgments.select_related("ai_call", "pair"):
+        shown_first = j.ai_call.image_ids[0]
+        assert j.presented_order == ("AB" if shown_first == j.pair.image_a_id else "BA")
     assert set(judgments.values_list("template_version", flat=True)) == {"vp-pair-v1"}
     # Usage: what the server reported is what the job says, and the cost follows the prices.
     prompt_tokens, completion_tokens = loopback.usage
