@@ -35,6 +35,7 @@ from scoring.stats import (
     DEFAULT_MARGIN,
     MIN_DECIDED_PER_ORDER,
     MIN_VERDICT_ITEMS,
+    HumanRangeComparison,
     Interval,
     ItemStatistic,
     PairCounts,
@@ -162,11 +163,16 @@ def _agreement(
     return figures
 
 
+def _interval_entry(interval: Interval) -> dict[str, float]:
+    """``{estimate, low, high}`` of an interval (NaN becomes null when the report is made JSON-ready)."""
+    return {"estimate": interval.estimate, "low": interval.low, "high": interval.high}
+
+
 def _position_entry(bias: PositionBias) -> dict[str, Any]:
     """A position-bias object of the report from the stats kit's result."""
     return {
-        "share_first": dict(zip(("estimate", "low", "high"), bias.share_first, strict=True)),
-        "pooled_share_first": dict(zip(("estimate", "low", "high"), bias.pooled_share_first, strict=True)),
+        "share_first": _interval_entry(bias.share_first),
+        "pooled_share_first": _interval_entry(bias.pooled_share_first),
         "flagged": bias.flagged,
         "enough_data": bias.enough_data,
         "n_items": bias.n_items,
@@ -201,43 +207,45 @@ def _verdict(
     pending: _Pending, name: str, *, judge_pairs: PairCounts, human_pairs: PairCounts
 ) -> dict[str, Any]:
     """The human-range verdict with and without ties; decided after the shared (paired) bootstrap."""
-    out: dict[str, Any] = {}
-    for ties, label in ((True, "with_ties"), (False, "without_ties")):
-        comparison = human_range_comparison(judge_pairs=judge_pairs, human_pairs=human_pairs, ties=ties)
-        prefix = f"{name}.{label}"
-        for key, stat in comparison.statistics.items():
-            pending.statistics[f"{prefix}.{key}"] = stat
-        target: dict[str, Any] = {}
-        out[label] = target
+    return {
+        label: _verdict_target(
+            pending,
+            f"{name}.{label}",
+            human_range_comparison(judge_pairs=judge_pairs, human_pairs=human_pairs, ties=ties),
+        )
+        for ties, label in ((True, "with_ties"), (False, "without_ties"))
+    }
 
-        def finish(
-            intervals: dict[str, Interval],
-            comparison: Any = comparison,
-            prefix: str = prefix,
-            target: dict[str, Any] = target,
-        ) -> None:
-            verdict = verdict_from_intervals(
-                comparison,
-                difference=intervals[f"{prefix}.difference"],
-                judge_human=intervals[f"{prefix}.judge_human"],
-                human_human=intervals[f"{prefix}.human_human"],
-            )
-            target.update(
-                verdict=verdict.verdict,
-                label=verdict.label,
-                reason=verdict.reason,
-                difference=dict(zip(("estimate", "low", "high"), verdict.difference, strict=True)),
-                judge_human=dict(zip(("estimate", "low", "high"), verdict.judge_human, strict=True)),
-                human_human=dict(zip(("estimate", "low", "high"), verdict.human_human, strict=True)),
-                n_items=verdict.n_items,
-                n_judge_pairs=verdict.n_judge_pairs,
-                n_human_pairs=verdict.n_human_pairs,
-                margin=verdict.margin,
-                min_items=verdict.min_items,
-            )
 
-        pending.finishers.append(finish)
-    return out
+def _verdict_target(pending: _Pending, name: str, comparison: HumanRangeComparison) -> dict[str, Any]:
+    """One verdict object, filled in once the intervals of the comparison's three statistics are known."""
+    for key, stat in comparison.statistics.items():
+        pending.statistics[f"{name}.{key}"] = stat
+    target: dict[str, Any] = {}
+
+    def finish(intervals: dict[str, Interval]) -> None:
+        verdict = verdict_from_intervals(
+            comparison,
+            difference=intervals[f"{name}.difference"],
+            judge_human=intervals[f"{name}.judge_human"],
+            human_human=intervals[f"{name}.human_human"],
+        )
+        target.update(
+            verdict=verdict.verdict,
+            label=verdict.label,
+            reason=verdict.reason,
+            difference=_interval_entry(verdict.difference),
+            judge_human=_interval_entry(verdict.judge_human),
+            human_human=_interval_entry(verdict.human_human),
+            n_items=verdict.n_items,
+            n_judge_pairs=verdict.n_judge_pairs,
+            n_human_pairs=verdict.n_human_pairs,
+            margin=verdict.margin,
+            min_items=verdict.min_items,
+        )
+
+    pending.finishers.append(finish)
+    return target
 
 
 def _annotator_positions(
@@ -688,20 +696,26 @@ def _bootstrap(
     for finish in pending.finishers:
         finish(intervals)
 
-    # Per-annotator position shares: four sparse columns each, after the dense columns.
+    # Per-annotator position shares: four sparse columns each, after the dense columns. The shares are
+    # functions of (..., 4) sums, so every annotator of a block is evaluated and bounded at once.
     offset = columns.shape[1]
     for block, targets in pending.annotator_positions:
+        if not targets:
+            continue
+        resampled = sums[:, offset : offset + block.shape[1]].reshape(params.n_resamples, len(targets), 4)
+        offset += block.shape[1]
+        bounds = {}
+        for key, stat in position_statistics(targets[0][1]).items():
+            bounds[key] = percentile_interval(stat.from_sums(resampled), level=params.level)
         for k, (target, counts) in enumerate(targets):
-            resampled = sums[:, offset + 4 * k : offset + 4 * k + 4]
-            shares = {}
-            for key, stat in position_statistics(counts).items():
-                low, high = percentile_interval(stat.from_sums(resampled), level=params.level)
-                shares[key] = Interval(stat.estimate(), float(low), float(high))
+            shares = {
+                key: Interval(stat.estimate(), float(bounds[key][0][k]), float(bounds[key][1][k]))
+                for key, stat in position_statistics(counts).items()
+            }
             bias = position_bias_from_intervals(
                 counts, share_first=shares["share_first"], pooled=shares["pooled"]
             )
             target.update(_position_entry(bias))
-        offset += block.shape[1]
 
     observed_groups = np.zeros((present.size, board_columns.shape[1]))
     np.add.at(observed_groups, group, board_columns)
