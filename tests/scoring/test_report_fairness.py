@@ -5,10 +5,13 @@ verdict end to end for a judge as accurate as the humans, a much weaker one and 
 
 from __future__ import annotations
 
+import io
+import json
 from itertools import combinations
 
 import numpy as np
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from annotate.models import Annotator, Generator, Image, Judgment, Pair, Prompt
@@ -293,3 +296,20 @@ def test_the_page_shows_verdicts_position_bias_the_majority_rule_and_the_swap_wa
     # An unknown rule reads as the default: the cached strict report.
     cached = client.get(reverse("scoring:report-json", args=[campaign.slug]) + "?majority_rule=loose")
     assert cached.status_code == 200 and cached.json()["parameters"]["majority_rule"] == "strict"
+
+
+def test_the_command_takes_the_majority_rule_and_prints_the_verdicts(aspects):
+    campaign, humans, judges, used = build_campaign(aspects, n_pairs=8, seed=6)
+    out = io.StringIO()
+    call_command(
+        "agreement_report", campaign.slug, "--json", "--resamples", "20", "--majority-rule", "tie", stdout=out
+    )
+    report = json.loads(out.getvalue())
+    assert report["parameters"]["majority_rule"] == "tie"
+    assert figure(report, used[0].key)["human"]["majority"]["n_left_out"] == 0
+    text = io.StringIO()
+    call_command("agreement_report", campaign.slug, "--resamples", "20", stdout=text)
+    assert f"{judges[0].name}: vs majority" in text.getvalue()
+    assert "verdict: not enough data (difference" in text.getvalue()
+    with pytest.raises(CommandError, match="invalid choice: 'loose'"):
+        call_command("agreement_report", campaign.slug, "--majority-rule", "loose")
