@@ -169,14 +169,18 @@ def populate(size: int, seed: int) -> str:
             draws = rng.random((n_pairs, judge_ids.shape[1]))
             choices = choice_labels[(draws[..., None] > cumulative[:, None, :2]).sum(axis=-1)]
             seconds = np.round(rng.gamma(2.0, 4.0, (n_pairs, HUMANS_PER_PAIR)), 2)
+            # Every judge, human or AI, sees a random side first (as AI judges do since issue 10), so the
+            # position-bias figures are measured rather than "not enough data".
+            orders = np.where(rng.random((n_pairs, judge_ids.shape[1])) < 0.5, "AB", "BA")
             for k in range(n_pairs):
                 pair_id = pair_base + k
                 row_choices = choices[k]
                 row_judges = judge_ids[k]
+                row_orders = orders[k]
                 for j in range(judge_ids.shape[1]):
                     duration = seconds[k, j] if j < HUMANS_PER_PAIR else "\\N"
                     lines.append(
-                        f"{pair_id}\t{row_judges[j]}\t{aspect_id}\t1\t{row_choices[j]}\tAB\t\t{duration}\t\t{now}\n"
+                        f"{pair_id}\t{row_judges[j]}\t{aspect_id}\t1\t{row_choices[j]}\t{row_orders[j]}\t\t{duration}\t\t{now}\n"
                     )
             _copy(
                 cursor,

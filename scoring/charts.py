@@ -83,9 +83,16 @@ def _vertical_grid(
 
 
 def interval_chart(
-    rows: list[IntervalRow], *, title: str, domain: tuple[float, float] = (0.0, 1.0)
+    rows: list[IntervalRow],
+    *,
+    title: str,
+    domain: tuple[float, float] = (0.0, 1.0),
+    reference: float | None = None,
 ) -> SafeString:
-    """Horizontal point-and-interval chart, one row per figure, with the value printed at the right."""
+    """Horizontal point-and-interval chart, one row per figure, with the value printed at the right.
+
+    ``reference`` draws a dashed line at a value the figures are read against (0.5: no position bias).
+    """
     label_w, value_w, plot_w, row_h, top = 230, 150, 420, 26, 24
     width, height = label_w + plot_w + value_w, top + row_h * len(rows) + 24
     low_d = min([domain[0], *[r.low for r in rows if r.low is not None]])
@@ -95,12 +102,18 @@ def interval_chart(
         return label_w + (v - low_d) / (high_d - low_d) * plot_w
 
     body = _vertical_grid(x, low_d, high_d, top=top - 6, bottom=height - 20, label_y=height - 6, zero_dash="")
+    for k in range(0, len(rows), 2):
+        body.append(
+            f'<rect x="0" y="{top + row_h * k:.1f}" width="{width}" height="{row_h}" fill="#fafbfc"/>'
+        )
+    if reference is not None and low_d <= reference <= high_d:
+        # Over the row stripes, under the figures.
+        body.append(
+            f'<line x1="{x(reference):.1f}" x2="{x(reference):.1f}" y1="{top - 6}" y2="{height - 20}" '
+            f'stroke="{MUTED}" stroke-dasharray="4 3"/>'
+        )
     for k, row in enumerate(rows):
         y = top + row_h * k + row_h / 2
-        if k % 2 == 0:
-            body.append(
-                f'<rect x="0" y="{y - row_h / 2:.1f}" width="{width}" height="{row_h}" fill="#fafbfc"/>'
-            )
         body.append(f'<text x="8" y="{y + 4:.1f}" fill="{INK}">{escape(row.label)}</text>')
         if row.estimate is None:
             body.append(

@@ -9,7 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, get_args
+
+# The human-majority rules of scoring.stats (``MajorityRule``), named here without importing the kit, so
+# the job registry that loads this module does not load numpy and scipy; a test keeps the two equal.
+MajorityRuleName = Literal["strict", "tie"]
+MAJORITY_RULE_NAMES: tuple[str, ...] = get_args(MajorityRuleName)
+DEFAULT_MAJORITY_RULE: MajorityRuleName = "strict"
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,15 @@ class ReportParameters:
     n_resamples: int = 1000
     seed: int = 0
     level: float = 0.95
+    # How a pair whose humans split without a single most-voted choice enters majority-based figures:
+    # "strict" leaves it out (counted in the report), "tie" reads it as a tie majority.
+    majority_rule: MajorityRuleName = DEFAULT_MAJORITY_RULE
+
+    def __post_init__(self) -> None:
+        if self.majority_rule not in MAJORITY_RULE_NAMES:
+            raise ValueError(
+                f"majority_rule must be one of {', '.join(MAJORITY_RULE_NAMES)}; got {self.majority_rule!r}"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """Canonical, JSON-ready form (sorted id lists) stored in job params and in the report."""
@@ -63,4 +78,5 @@ class ReportParameters:
             n_resamples=int(data.get("n_resamples", 1000)),
             seed=int(data.get("seed", 0)),
             level=float(data.get("level", 0.95)),
+            majority_rule=data.get("majority_rule", DEFAULT_MAJORITY_RULE),
         )

@@ -23,7 +23,7 @@ from annotate.models import Annotator, Aspect, Campaign, Generator, Judgment, Pa
 FETCH_BATCH = 50_000
 
 # Column order of the judgment query; every column is 8 or 2 bytes wide and never NULL.
-_COLUMNS = ("pair", "annotator", "aspect", "trial", "choice", "seconds")
+_COLUMNS = ("pair", "annotator", "aspect", "trial", "choice", "a_first", "seconds")
 _BINARY_ROW = np.dtype(
     [
         ("n_fields", ">i2"),
@@ -37,6 +37,8 @@ _BINARY_ROW = np.dtype(
         ("trial", ">i2"),
         ("choice_len", ">i4"),
         ("choice", ">i2"),
+        ("a_first_len", ">i4"),
+        ("a_first", ">i2"),
         ("seconds_len", ">i4"),
         ("seconds", ">f8"),
     ]
@@ -52,7 +54,7 @@ class JudgmentFilter:
     aspect_ids: tuple[int, ...] | None = None  # None: every aspect
     include_flagged: bool = False
     include_blocked: bool = False
-    ai_judge_ids: tuple[int, ...] | None = None  # AI annotator ids; None: every AI judge
+    ai_judge_ids: tuple[int, ...] | None = None  # non-human annotator ids; None: every AI judge and model
     include_rejected: bool = False  # review: rejected judgments are left out unless asked
     exclude_simulated: bool = False  # the demo's simulated crowdworkers
 
@@ -66,6 +68,7 @@ class JudgmentArrays:
     aspect: np.ndarray  # int64 index into aspect_ids
     trial: np.ndarray  # int16
     choice: np.ndarray  # int8: 0 = A, 1 = tie, 2 = B
+    a_first: np.ndarray  # bool: image A was shown first/left (presented order "AB")
     seconds: np.ndarray  # float64, NaN when not recorded
     pair_ids: np.ndarray  # sorted pair ids; item i is pair_ids[i]
     annotator_ids: np.ndarray
@@ -104,7 +107,9 @@ def _judgment_sql(flt: JudgmentFilter) -> str:
         human_statuses.append("'flagged'")
     if flt.include_blocked:
         human_statuses.append("'blocked'")
-    ai_condition = "a.kind = 'ai'"
+    # Every annotator that is not a person (AI judges, and reward models once they label pairs) is a judge
+    # the report compares with the humans; the filter picks among them.
+    ai_condition = "a.kind <> 'human'"
     if flt.ai_judge_ids is not None:
         ai_condition += f" AND a.id IN ({id_list(flt.ai_judge_ids)})"
     aspect_condition = f"AND j.aspect_id IN ({id_list(flt.aspect_ids)})" if flt.aspect_ids is not None else ""
@@ -116,6 +121,7 @@ def _judgment_sql(flt: JudgmentFilter) -> str:
         SELECT CAST(j.pair_id AS BIGINT), CAST(j.annotator_id AS BIGINT), CAST(j.aspect_id AS BIGINT),
                CAST(j.trial AS SMALLINT),
                CAST(CASE j.choice WHEN 'A' THEN 0 WHEN 'tie' THEN 1 ELSE 2 END AS SMALLINT),
+               CAST(CASE j.presented_order WHEN 'AB' THEN 1 ELSE 0 END AS SMALLINT),
                {seconds}
         FROM annotate_judgment j
         JOIN annotate_pair p ON p.id = j.pair_id
@@ -138,7 +144,7 @@ def _rows_postgresql(sql: str) -> dict[str, np.ndarray]:
     body = memoryview(buffer)[19 + extension : len(buffer) - 2]  # header, then the int16 -1 trailer
     rows = np.frombuffer(body, dtype=_BINARY_ROW)
     lengths = [rows[f"{name}_len"] for name in _COLUMNS]
-    expected = [8, 8, 8, 2, 2, 8]
+    expected = [8, 8, 8, 2, 2, 2, 8]
     if rows.size and (
         (rows["n_fields"] != len(_COLUMNS)).any()
         or any((got != want).any() for got, want in zip(lengths, expected, strict=True))
@@ -186,6 +192,7 @@ def judgment_arrays(*, flt: JudgmentFilter) -> JudgmentArrays:
         aspect=aspect,
         trial=rows["trial"].astype(np.int16),
         choice=rows["choice"].astype(np.int8),
+        a_first=rows["a_first"].astype(bool),
         seconds=rows["seconds"].astype(np.float64),
         pair_ids=pair_ids,
         annotator_ids=annotator_ids,
@@ -246,10 +253,10 @@ def aspects_by_id(ids: Sequence[int]) -> dict[int, Aspect]:
 
 
 def ai_judges_of(*, campaigns: Sequence[Campaign]) -> list[Annotator]:
-    """AI annotators with at least one judgment in the campaigns (for the report's judge filter)."""
-    # EXISTS stops at the first judgment per AI annotator, instead of joining every judgment.
+    """Non-human annotators (AI judges, reward models) with a judgment in the campaigns (the judge filter)."""
+    # EXISTS stops at the first judgment per annotator, instead of joining every judgment.
     judged = Judgment.objects.filter(annotator=OuterRef("pk"), pair__campaign__in=list(campaigns))
-    return list(Annotator.objects.filter(Exists(judged), kind=Annotator.Kind.AI).order_by("name"))
+    return list(Annotator.objects.filter(Exists(judged)).exclude(kind=Annotator.Kind.HUMAN).order_by("name"))
 
 
 @dataclass(frozen=True)

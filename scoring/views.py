@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.http import HttpResponse, JsonResponse
@@ -17,8 +17,13 @@ from core.permissions import admin_required, is_admin
 from scoring import charts, selectors
 from scoring.jobs import REPORT
 from scoring.models import Report
-from scoring.report_params import ReportParameters
-from scoring.services.reports import report_job_running, report_job_start
+from scoring.report_params import (
+    DEFAULT_MAJORITY_RULE,
+    MAJORITY_RULE_NAMES,
+    MajorityRuleName,
+    ReportParameters,
+)
+from scoring.services.reports import REPORT_SCHEMA_VERSION, report_job_running, report_job_start
 
 
 def _parameters(request: HtmxHttpRequest, campaign: Campaign) -> ReportParameters:
@@ -35,12 +40,16 @@ def _parameters(request: HtmxHttpRequest, campaign: Campaign) -> ReportParameter
         chosen |= available - shown
         # Every judge ticked is the default report (same cache entry as no filter at all).
         ai_ids = None if chosen >= available else tuple(sorted(chosen & available))
+    # The form's select only offers the known rules; anything else reads as the default.
+    asked = query.get("majority_rule", DEFAULT_MAJORITY_RULE)
+    rule = cast(MajorityRuleName, asked) if asked in MAJORITY_RULE_NAMES else DEFAULT_MAJORITY_RULE
     return ReportParameters(
         campaign_ids=(campaign.pk, *sorted(c.pk for c in extra)),
         include_flagged=query.get("include_flagged") == "1",
         include_blocked=query.get("include_blocked") == "1",
         ai_judge_ids=ai_ids,
         exclude_simulated=query.get("exclude_simulated") == "1",
+        majority_rule=rule,
     )
 
 
@@ -54,14 +63,17 @@ def _query(params: ReportParameters, campaign: Campaign) -> str:
         pairs.append(("exclude_simulated", "1"))
     if params.ai_judge_ids is not None:
         pairs += [("ai", i) for i in params.ai_judge_ids]
+    if params.majority_rule != DEFAULT_MAJORITY_RULE:
+        pairs.append(("majority_rule", params.majority_rule))
     slugs = dict(Campaign.objects.filter(pk__in=params.campaign_ids[1:]).values_list("pk", "slug"))
     pairs += [("campaign", slugs[c]) for c in params.campaign_ids[1:] if c in slugs]
     return urlencode(pairs)
 
 
 def _cached(campaign: Campaign, params: ReportParameters) -> Report | None:
+    # Reports of an older schema lack figures the page and the JSON promise: they count as not cached.
     return (
-        Report.objects.filter(campaign=campaign, params_hash=params.key)
+        Report.objects.filter(campaign=campaign, params_hash=params.key, schema_version=REPORT_SCHEMA_VERSION)
         .order_by("-created_at", "-id")
         .first()
     )
@@ -104,6 +116,13 @@ def _aspect_charts(report: dict[str, Any], aspect: dict[str, Any]) -> dict[str, 
             _figure_row(f"{name} κ vs majority", entry["kappa"], colour),
             _figure_row(f"{name} linear κ", entry["kappa_linear"], colour),
         ]
+    position = [_figure_row("humans (pooled)", human["position_bias"].get("share_first"))]
+    difference = []
+    for entry in aspect["ai"]:
+        name, colour = entry["judge"]["name"], colours[entry["judge"]["id"]]
+        position.append(_figure_row(name, entry["position_bias"].get("share_first"), colour))
+        for label, key in (("", "with_ties"), (", no ties", "without_ties")):
+            difference.append(_figure_row(f"{name}{label}", entry["verdict"][key].get("difference"), colour))
     names = {g["id"]: g["name"] for g in report["generators"]}
     boards = aspect["leaderboards"]
 
@@ -128,6 +147,17 @@ def _aspect_charts(report: dict[str, Any], aspect: dict[str, Any]) -> dict[str, 
         "chance": charts.interval_chart(
             chance, title=f"Chance-corrected agreement on {aspect['name']}", domain=(0.0, 1.0)
         ),
+        "position": charts.interval_chart(
+            position, title=f"Share of choices for the first-shown image on {aspect['name']}", reference=0.5
+        ),
+        "difference": charts.interval_chart(
+            difference,
+            title=f"Judge–human minus human–human agreement on {aspect['name']}",
+            domain=(-0.2, 0.2),
+            reference=-report["thresholds"]["verdict_margin"],  # the "within" boundary
+        )
+        if difference
+        else None,
         "confusion": [
             {
                 "judge": entry["judge"],
@@ -156,6 +186,21 @@ def _aspect_charts(report: dict[str, Any], aspect: dict[str, Any]) -> dict[str, 
     }
 
 
+def _verdict_summary(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per judge: its verdict (with ties) on each aspect, for the summary above the aspect tabs."""
+    rows: dict[int, dict[str, Any]] = {}
+    for judge in report["ai_judges"]:
+        rows[judge["id"]] = {"judge": judge, "cells": []}
+    for aspect in report["aspects"]:
+        by_judge = {entry["judge"]["id"]: entry for entry in aspect["ai"]}
+        for judge_id, row in rows.items():
+            entry = by_judge.get(judge_id)
+            row["cells"].append(
+                {"aspect": aspect, "verdict": entry["verdict"]["with_ties"] if entry else None}
+            )
+    return list(rows.values())
+
+
 @admin_required
 @require_GET
 def report_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
@@ -169,6 +214,7 @@ def report_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         keys = [a["key"] for a in report["aspects"]]
         chosen = request.GET.get("aspect")
         aspect = report["aspects"][keys.index(chosen) if chosen in keys else 0]
+    verdicts = _verdict_summary(report) if report else []
     # Judges of every campaign in the report, so a judge of a pooled campaign can be picked too.
     judges = selectors.ai_judges_of(campaigns=list(Campaign.objects.filter(pk__in=params.campaign_ids)))
     context = {
@@ -186,6 +232,8 @@ def report_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         if params.ai_judge_ids is not None
         else {j.pk for j in judges},
         "other_campaigns": Campaign.objects.exclude(pk=campaign.pk).order_by("name"),
+        "majority_rules": MAJORITY_RULE_NAMES,
+        "verdicts": verdicts,
         "job": report_job_running(campaign=campaign, params=params),
         "stale": selectors.judgments_since(campaign_ids=params.campaign_ids, since=cached.created_at)
         if cached

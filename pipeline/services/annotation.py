@@ -77,7 +77,8 @@ def annotation_estimate(
     pair_ids = annotation_select_pairs(
         campaign=campaign, judge_config=judge_config, selection=selection, sample_n=sample_n, seed=seed
     )
-    units = annotation_work_units(pair_ids=pair_ids, judge_config=judge_config)
+    # Orders do not change what a call costs; the job draws its own when it makes its work list.
+    units = annotation_work_units(pair_ids=pair_ids, judge_config=judge_config, order_seed="estimate")
     aspects = campaign_mllm_aspects(campaign)
     warning = ""
     try:

@@ -2,8 +2,10 @@
 
 The work list of a job is a set of AICall rows, created once, in one bulk insert, on the job's first run:
 one per pair and trial (pair mode) or one per prompt and trial (group mode, all selected images of a
-prompt ranked in one call). The rows are the job's memory: a re-run of the job (a crashed worker's
-job taken over) sends only the calls that have not succeeded, and every result is recorded in
+prompt ranked in one call). The first trial's image order is random, seeded per job; the second trial
+shows the same images reversed (``annotation_work_units``). The rows are the job's memory: a re-run of the
+job (a crashed worker's job taken over) sends only the calls that have not succeeded, and every result is
+recorded in
 one transaction with its judgments, so the batch never labels a pair twice nor skips one. The
 Judgment table's unique constraint (pair, annotator, aspect, trial) is the backstop.
 
@@ -97,8 +99,30 @@ class WorkUnit:
     trial: int
 
 
-def annotation_work_units(*, pair_ids: list[int], judge_config: AIJudgeConfig) -> list[WorkUnit]:
-    """The calls that label these pairs: per pair (pair mode) or per prompt (group mode), per trial."""
+def presentation_rng(*, order_seed: str, unit: str) -> random.Random:
+    """The random stream that orders one unit's images (``unit`` names the pair or prompt)."""
+    # Seeded by a string, so the stream is the same in every process (no hash randomisation) and one
+    # unit's order does not depend on which other units the job has.
+    return random.Random(f"{order_seed}|{unit}")
+
+
+def job_order_seed(*, job: Job, params: AnnotationParams) -> str:
+    """The seed of a job's presentation orders: its id and its seed parameter."""
+    return f"job{job.pk}|seed{params.seed}"
+
+
+def annotation_work_units(
+    *, pair_ids: list[int], judge_config: AIJudgeConfig, order_seed: str
+) -> list[WorkUnit]:
+    """The calls that label these pairs: per pair (pair mode) or per prompt (group mode), per trial.
+
+    The first trial shows the images in a random order drawn from ``order_seed`` per pair (pair mode:
+    image A first or image B first, each with probability 1/2) or per prompt (group mode: a shuffle of
+    the prompt's images); the second trial shows the same images in the reverse order. Storage order
+    (image A has the lower id, usually the first generator rendered) must not decide what a judge sees
+    first, or a judge's position bias becomes a bias for or against a generator. The order is recorded in
+    ``AICall.image_ids`` and, per judgment, in ``presented_order``.
+    """
     trials = (1, 2) if judge_config.swap_trial else (1,)
     rows = (
         Pair.objects.filter(pk__in=pair_ids)
@@ -108,9 +132,11 @@ def annotation_work_units(*, pair_ids: list[int], judge_config: AIJudgeConfig) -
     units: list[WorkUnit] = []
     if judge_config.mode == AIJudgeConfig.Mode.PAIR:
         for pk, prompt_id, a, b in rows:
+            a_first = presentation_rng(order_seed=order_seed, unit=f"pair{pk}").random() < 0.5
+            first_order: tuple[int, ...] = (a, b) if a_first else (b, a)
             for trial in trials:
-                order = (a, b) if trial == 1 else (b, a)
-                units.append(WorkUnit(pk, prompt_id, order, (pk,), trial))
+                shown = first_order if trial == 1 else first_order[::-1]
+                units.append(WorkUnit(pk, prompt_id, shown, (pk,), trial))
         return units
     groups: dict[int, tuple[set[int], list[int]]] = {}
     for pk, prompt_id, a, b in rows:
@@ -118,9 +144,10 @@ def annotation_work_units(*, pair_ids: list[int], judge_config: AIJudgeConfig) -
         images.update((a, b))
         pairs.append(pk)
     for prompt_id, (images, pairs) in sorted(groups.items()):
-        ordered = tuple(sorted(images))
+        shuffled = sorted(images)
+        presentation_rng(order_seed=order_seed, unit=f"prompt{prompt_id}").shuffle(shuffled)
         for trial in trials:
-            shown = ordered if trial == 1 else tuple(reversed(ordered))
+            shown = tuple(shuffled) if trial == 1 else tuple(reversed(shuffled))
             units.append(WorkUnit(None, prompt_id, shown, tuple(pairs), trial))
     return units
 
@@ -140,7 +167,9 @@ def annotation_calls_ensure(
         seed=params.seed,
     )
     version = template_version_for(judge_config)
-    units = annotation_work_units(pair_ids=pair_ids, judge_config=judge_config)
+    units = annotation_work_units(
+        pair_ids=pair_ids, judge_config=judge_config, order_seed=job_order_seed(job=job, params=params)
+    )
     AICall.objects.bulk_create(
         [
             AICall(

@@ -28,6 +28,7 @@ def judge_from_config(config: AIJudgeConfig) -> Judge:
             seed=int(options.get("seed", 0)),
             flip_probability=float(options.get("noise", options.get("flip_probability", 0.1))),
             latency_s=float(options.get("latency_s", 0.0)),
+            first_bias=float(options.get("first_bias", 0.0)),
         )
     if config.provider == AIJudgeConfig.Provider.OPENAI:
         from pipeline.mllm.providers import OpenAICompatibleJudge

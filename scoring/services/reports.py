@@ -2,9 +2,13 @@
 
 The schema of the dict is documented in docs/report-schema.md; bump REPORT_SCHEMA_VERSION when a field
 changes meaning or goes away. Every figure of every aspect (agreement, kappa, alpha, Fleiss, swap
-consistency) and every Bradley–Terry leaderboard is bootstrapped over the *same* pair resamples, drawn
-once: the headline columns and the per-generator-pair leaderboard columns go through one
+consistency, position bias, the human-range verdict) and every Bradley–Terry leaderboard is bootstrapped
+over the *same* pair resamples, drawn once: the headline columns, the per-human position columns (sparse:
+each human judged few pairs) and the per-generator-pair leaderboard columns go through one
 ``resampled_sums_with_groups`` pass, so 1000 resamples cost one pass over the data, not one per figure.
+
+A "judge" here is any annotator that is not a person: an AI judge (kind "ai") or, once reward models
+label pairs, a reward model (kind "model"). Each gets the same per-aspect entry, verdict included.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import numpy as np
 from django.db import transaction
 from django.utils import timezone
+from scipy import sparse
 
 from annotate.models import Annotator, Aspect, Campaign
 from core.jobs import JobContext, job_create
@@ -27,31 +32,53 @@ from scoring.jobs import REPORT, ReportJobParams
 from scoring.models import Report
 from scoring.report_params import ReportParameters
 from scoring.stats import (
+    DEFAULT_MARGIN,
+    MIN_DECIDED_PER_ORDER,
+    MIN_VERDICT_ITEMS,
+    HumanRangeComparison,
+    Interval,
     ItemStatistic,
+    PairCounts,
+    PositionBias,
+    PositionCounts,
     agreement_from_counts,
     agreement_statistic,
     alpha_statistic,
     fleiss_statistic,
     group_pair_counts,
+    human_range_comparison,
     intervals_from_sums,
     item_coincidences,
     item_comparison_columns,
     item_confusion,
+    item_majority,
     kappa_statistic,
     kendall_tau,
     leaderboard_from_pair_sums,
     majority_pair_counts,
-    majority_vote,
+    percentile_interval,
+    position_bias_from_intervals,
+    position_counts,
+    position_statistics,
     resampled_sums_with_groups,
     stack_statistic_columns,
     swap_pair_counts,
+    verdict_from_intervals,
     vote_counts,
 )
 from scoring.stats import annotator_reliability as reliability_of
 
 REPORT_SCHEMA = "visionprefer.agreement-report"
-REPORT_SCHEMA_VERSION = 1
+# 2: the human majority follows parameters.majority_rule ("strict" by default: split pairs left out);
+# position bias, item-weighted agreement and the human-range verdict added.
+REPORT_SCHEMA_VERSION = 2
 CHOICE_LABELS = ["A", "tie", "B"]
+
+# Swap consistency (with ties) below this gets a warning beside the judge's agreement figures: then more
+# than one pair in four got a different answer once the sides were swapped, so which side a judge saw
+# first moves its labels as much as the differences the report is there to show (MT-Bench, arXiv
+# 2306.05685, counts GPT-4 at 0.65 and weaker judges far lower as judges with a position bias).
+LOW_SWAP_CONSISTENCY = 0.75
 
 Progress = Callable[[int, int], None]
 
@@ -81,12 +108,20 @@ def json_ready(value: Any) -> Any:
 
 @dataclass
 class _Pending:
-    """Figures waiting for the shared bootstrap: ItemStatistics by name and where to write each interval."""
+    """Figures waiting for the shared bootstrap: ItemStatistics by name and where to write each interval.
+
+    ``annotator_positions`` are sparse per-annotator position columns with their targets; ``finishers``
+    run once every interval is known (flags and verdicts are decided on the intervals).
+    """
 
     statistics: dict[str, ItemStatistic] = field(default_factory=dict)
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
     leaderboard_columns: list[np.ndarray] = field(default_factory=list)
     leaderboard_targets: list[dict[str, Any]] = field(default_factory=list)
+    annotator_positions: list[tuple[sparse.csr_matrix, list[tuple[dict[str, Any], PositionCounts]]]] = field(
+        default_factory=list
+    )
+    finishers: list[Callable[[dict[str, Interval]], None]] = field(default_factory=list)
 
     def figure(self, name: str, stat: ItemStatistic, **counts: Any) -> dict[str, Any]:
         """A figure dict to fill in later with estimate, low and high."""
@@ -96,9 +131,12 @@ class _Pending:
         return target
 
 
-def _agreement(pending: _Pending, name: str, counts: Any) -> dict[str, Any]:
+def _agreement(
+    pending: _Pending, name: str, counts: PairCounts, *, item_weighted: bool = False
+) -> dict[str, Any]:
+    """MT-Bench agreement with and without ties; with ``item_weighted`` also the mean of per-pair rates."""
     summary = agreement_from_counts(counts)
-    figures = {}
+    figures: dict[str, Any] = {}
     for ties, label, rate in (
         (True, "with_ties", summary.with_ties),
         (False, "without_ties", summary.without_ties),
@@ -110,7 +148,142 @@ def _agreement(pending: _Pending, name: str, counts: Any) -> dict[str, Any]:
             n_pairs=rate.n_pairs,
             n_agreeing=rate.n_agreeing,
         )
+    if item_weighted:
+        figures["item_weighted"] = {
+            label: pending.figure(
+                f"{name}.item_weighted.{label}",
+                agreement_statistic(counts, ties=ties, item_mean=True),
+                n_items=rate.n_items,
+            )
+            for ties, label, rate in (
+                (True, "with_ties", summary.with_ties),
+                (False, "without_ties", summary.without_ties),
+            )
+        }
     return figures
+
+
+def _interval_entry(interval: Interval) -> dict[str, float]:
+    """``{estimate, low, high}`` of an interval (NaN becomes null when the report is made JSON-ready)."""
+    return {"estimate": interval.estimate, "low": interval.low, "high": interval.high}
+
+
+def _position_entry(bias: PositionBias) -> dict[str, Any]:
+    """A position-bias object of the report from the stats kit's result."""
+    return {
+        "share_first": _interval_entry(bias.share_first),
+        "pooled_share_first": _interval_entry(bias.pooled_share_first),
+        "flagged": bias.flagged,
+        "enough_data": bias.enough_data,
+        "n_items": bias.n_items,
+        "n_decided_a_first": bias.n_decided_a_first,
+        "n_decided_b_first": bias.n_decided_b_first,
+        "n_first": bias.n_first,
+        "n_ties": bias.n_ties,
+        "min_decided": bias.min_decided,
+    }
+
+
+def _position(pending: _Pending, name: str, counts: PositionCounts) -> dict[str, Any]:
+    """Position bias of one judge or group from per-item counts; filled in after the shared bootstrap."""
+    statistics = position_statistics(counts)
+    for key, stat in statistics.items():
+        pending.statistics[f"{name}.{key}"] = stat
+    target: dict[str, Any] = {}
+
+    def finish(intervals: dict[str, Interval]) -> None:
+        bias = position_bias_from_intervals(
+            counts,
+            share_first=intervals[f"{name}.share_first"],
+            pooled=intervals[f"{name}.pooled"],
+        )
+        target.update(_position_entry(bias))
+
+    pending.finishers.append(finish)
+    return target
+
+
+def _verdict(
+    pending: _Pending, name: str, *, judge_pairs: PairCounts, human_pairs: PairCounts
+) -> dict[str, Any]:
+    """The human-range verdict with and without ties; decided after the shared (paired) bootstrap."""
+    return {
+        label: _verdict_target(
+            pending,
+            f"{name}.{label}",
+            human_range_comparison(judge_pairs=judge_pairs, human_pairs=human_pairs, ties=ties),
+        )
+        for ties, label in ((True, "with_ties"), (False, "without_ties"))
+    }
+
+
+def _verdict_target(pending: _Pending, name: str, comparison: HumanRangeComparison) -> dict[str, Any]:
+    """One verdict object, filled in once the intervals of the comparison's three statistics are known."""
+    for key, stat in comparison.statistics.items():
+        pending.statistics[f"{name}.{key}"] = stat
+    target: dict[str, Any] = {}
+
+    def finish(intervals: dict[str, Interval]) -> None:
+        verdict = verdict_from_intervals(
+            comparison,
+            difference=intervals[f"{name}.difference"],
+            judge_human=intervals[f"{name}.judge_human"],
+            human_human=intervals[f"{name}.human_human"],
+        )
+        target.update(
+            verdict=verdict.verdict,
+            label=verdict.label,
+            reason=verdict.reason,
+            difference=_interval_entry(verdict.difference),
+            judge_human=_interval_entry(verdict.judge_human),
+            human_human=_interval_entry(verdict.human_human),
+            n_items=verdict.n_items,
+            n_judge_pairs=verdict.n_judge_pairs,
+            n_human_pairs=verdict.n_human_pairs,
+            margin=verdict.margin,
+            min_items=verdict.min_items,
+        )
+
+    pending.finishers.append(finish)
+    return target
+
+
+def _annotator_positions(
+    *,
+    item: np.ndarray,
+    judge: np.ndarray,
+    choice: np.ndarray,
+    a_first: np.ndarray,
+    judges: list[int],
+    n_items: int,
+) -> tuple[sparse.csr_matrix, list[PositionCounts]]:
+    """Each listed judge's position counts, and all of them as one sparse (n_items, 4 * judges) block.
+
+    A judge's own counts are indexed by the pairs it judged (not by every pair), so memory follows its
+    judgments; the sparse block places them at their pairs for the shared bootstrap.
+    """
+    order = np.argsort(judge, kind="stable")
+    judge_sorted = judge[order]
+    rows, cols, values = [], [], []
+    counts_list = []
+    for k, j in enumerate(judges):
+        low, high = np.searchsorted(judge_sorted, [j, j + 1])
+        mine = order[low:high]
+        pairs, local = np.unique(item[mine], return_inverse=True)
+        counts = position_counts(local, choice[mine], a_first=a_first[mine], n_items=pairs.size)
+        counts_list.append(counts)
+        columns = counts.columns()
+        rows.append(np.repeat(pairs, columns.shape[1]))
+        cols.append(np.tile(np.arange(columns.shape[1]) + columns.shape[1] * k, pairs.size))
+        values.append(columns.ravel())
+    width = 4 * len(judges)
+    if not judges:
+        return sparse.csr_matrix((n_items, 0)), []
+    block = sparse.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n_items, width)
+    )
+    block.eliminate_zeros()
+    return block, counts_list
 
 
 def _annotator_entry(annotator: Annotator) -> dict[str, Any]:
@@ -163,7 +336,11 @@ def report_build(*, params: ReportParameters, progress: Progress | None = None) 
     n_items, n_judges, n_generators = data.n_items, data.annotator_ids.size, pairs.generator_ids.size
     judge_annotators = [annotators[int(i)] for i in data.annotator_ids]
     is_human = np.array([a.kind == Annotator.Kind.HUMAN for a in judge_annotators], dtype=bool)
-    ai_judges = sorted(np.flatnonzero(~is_human).tolist(), key=lambda j: judge_annotators[j].name)
+    # AI judges first, then any other kind of non-human annotator (reward models), each by name.
+    ai_judges = sorted(
+        np.flatnonzero(~is_human).tolist(),
+        key=lambda j: (judge_annotators[j].kind != Annotator.Kind.AI, judge_annotators[j].name),
+    )
     aspect_index = {int(aspect_id): k for k, aspect_id in enumerate(data.aspect_ids)}
     # Rows grouped by aspect once, so each aspect is a slice rather than a mask over every judgment.
     by_aspect = np.argsort(data.aspect, kind="stable")
@@ -188,6 +365,7 @@ def report_build(*, params: ReportParameters, progress: Progress | None = None) 
                 n_judges=n_judges,
                 n_generators=n_generators,
                 pending=pending,
+                params=params,
             )
         )
         advance()
@@ -214,6 +392,12 @@ def report_build(*, params: ReportParameters, progress: Progress | None = None) 
             "n_humans": len(human_ids),
             "n_ai_judges": len(ai_judges),
             "n_generators": n_generators,
+        },
+        "thresholds": {
+            "low_swap_consistency": LOW_SWAP_CONSISTENCY,
+            "position_min_decided_per_order": MIN_DECIDED_PER_ORDER,
+            "verdict_margin": DEFAULT_MARGIN,
+            "verdict_min_items": MIN_VERDICT_ITEMS,
         },
         "choice_labels": CHOICE_LABELS,
         "annotators": [_annotator_entry(a) for a in judge_annotators],
@@ -247,29 +431,34 @@ def _aspect_report(
     n_judges: int,
     n_generators: int,
     pending: _Pending,
+    params: ReportParameters,
 ) -> dict[str, Any]:
-    """One aspect's figures; intervals are filled in by the shared bootstrap afterwards."""
+    """One aspect's figures; intervals, flags and verdicts are filled in by the shared bootstrap afterwards."""
     name = aspect.key
-    item, judge = data.item[rows], data.judge[rows]
-    choice, trial, seconds = data.choice[rows].astype(np.int64), data.trial[rows], data.seconds[rows]
+    # Position bias reads every judgment, both trials: each has its own presented order.
+    all_item, all_judge = data.item[rows], data.judge[rows]
+    all_choice, all_a_first = data.choice[rows].astype(np.int64), data.a_first[rows]
+    trial, seconds = data.trial[rows], data.seconds[rows]
     first = trial == 1
     item, judge, choice, seconds, item_2, judge_2, choice_2 = (
-        item[first],
-        judge[first],
-        choice[first],
+        all_item[first],
+        all_judge[first],
+        all_choice[first],
         seconds[first],
-        item[~first],
-        judge[~first],
-        choice[~first],
+        all_item[~first],
+        all_judge[~first],
+        all_choice[~first],
     )
     human = is_human[judge]
     human_counts = vote_counts(item[human], choice[human], n_items=n_items)
-    majority = majority_vote(human_counts)
+    majority_info = item_majority(human_counts, rule=params.majority_rule)
+    majority = majority_info.choice
     votes_per_pair = human_counts.sum(axis=1)
     judged = votes_per_pair > 0
 
     human_pairs = group_pair_counts(item, choice, n_items=n_items, group1=human)
     coincidences = item_coincidences(human_counts)
+    all_human = is_human[all_judge]
     human_report: dict[str, Any] = {
         "n_judgments": int(human.sum()),
         "n_pairs": int(judged.sum()),
@@ -278,7 +467,14 @@ def _aspect_report(
             "max": int(votes_per_pair[judged].max()) if judged.any() else 0,
             "mean": float(votes_per_pair[judged].mean()) if judged.any() else None,
         },
-        "agreement": _agreement(pending, f"{name}.human", human_pairs),
+        "majority": {
+            "rule": majority_info.rule,
+            "n_voted": majority_info.n_voted,
+            "n_split": majority_info.n_split,
+            "n_left_out": majority_info.n_left_out,
+            "n_decided": majority_info.n_decided,
+        },
+        "agreement": _agreement(pending, f"{name}.human", human_pairs, item_weighted=True),
         "alpha_nominal": pending.figure(
             f"{name}.alpha_nominal",
             alpha_statistic(coincidences, level="nominal"),
@@ -288,6 +484,13 @@ def _aspect_report(
             f"{name}.alpha_ordinal",
             alpha_statistic(coincidences, level="ordinal"),
             n_pairs=int((votes_per_pair >= 2).sum()),
+        ),
+        "position_bias": _position(
+            pending,
+            f"{name}.human.position",
+            position_counts(
+                all_item[all_human], all_choice[all_human], a_first=all_a_first[all_human], n_items=n_items
+            ),
         ),
     }
     try:
@@ -321,14 +524,13 @@ def _aspect_report(
         per_item[item[mine]] = choice[mine]
         ai_choice_per_item[j] = per_item
         entry: dict[str, Any] = {
-            "judge": {"id": annotator.pk, "name": annotator.name},
+            "judge": {"id": annotator.pk, "name": annotator.name, "kind": annotator.kind},
             "n_judgments": int(mine.sum()),
         }
         prefix = f"{name}.ai{annotator.pk}"
+        judge_pairs = group_pair_counts(item, choice, n_items=n_items, group1=mine, group2=human)
         entry["agreement_with_humans"] = _agreement(
-            pending,
-            f"{prefix}.humans",
-            group_pair_counts(item, choice, n_items=n_items, group1=mine, group2=human),
+            pending, f"{prefix}.humans", judge_pairs, item_weighted=True
         )
         entry["agreement_with_majority"] = _agreement(
             pending, f"{prefix}.majority", majority_pair_counts(item[mine], choice[mine], majority=majority)
@@ -347,21 +549,38 @@ def _aspect_report(
         }
 
         second = judge_2 == j
+        entry["low_swap_consistency"] = False
         if second.any():
             second_per_item = np.full(n_items, -1, dtype=np.int64)
             second_per_item[item_2[second]] = choice_2[second]
             both = np.flatnonzero((per_item >= 0) & (second_per_item >= 0))
             swap = swap_pair_counts(both, per_item[both], second_per_item[both], n_items=n_items)
             entry["swap_consistency"] = _agreement(pending, f"{prefix}.swap", swap)
+            consistent = agreement_from_counts(swap).with_ties.rate
+            entry["low_swap_consistency"] = bool(consistent < LOW_SWAP_CONSISTENCY)
         else:
             entry["swap_consistency"] = None
+        every_trial = all_judge == j
+        entry["position_bias"] = _position(
+            pending,
+            f"{prefix}.position",
+            position_counts(
+                all_item[every_trial],
+                all_choice[every_trial],
+                a_first=all_a_first[every_trial],
+                n_items=n_items,
+            ),
+        )
+        entry["verdict"] = _verdict(
+            pending, f"{prefix}.verdict", judge_pairs=judge_pairs, human_pairs=human_pairs
+        )
         ai_reports.append(entry)
 
         ai_item_gen = item_comparison_columns(
             pairs.gen_a, pairs.gen_b, item[mine & ranked], choice[mine & ranked], n_generators=n_generators
         )[0]
         board = _leaderboard_target(pending, ai_item_gen)
-        board["judge"] = {"id": annotator.pk, "name": annotator.name}
+        board["judge"] = {"id": annotator.pk, "name": annotator.name, "kind": annotator.kind}
         leaderboards["ai"].append(board)
 
     gold = pairs.gold.get(name)
@@ -373,6 +592,7 @@ def _aspect_report(
         n_judges=n_judges,
         gold=gold,
         seconds=seconds[human],
+        rule=params.majority_rule,
     )
     human_choice_judge = judge[human]
     annotator_rows = []
@@ -384,13 +604,26 @@ def _aspect_report(
             np.bincount(human_choice_judge[voted], minlength=n_judges),
             np.bincount(human_choice_judge[voted & (choice[human] == ai_vote)], minlength=n_judges),
         )
-    for j in np.flatnonzero(reliability.n_judgments > 0).tolist():
+    listed = np.flatnonzero(reliability.n_judgments > 0).tolist()
+    block, position_of = _annotator_positions(
+        item=all_item[all_human],
+        judge=all_judge[all_human],
+        choice=all_choice[all_human],
+        a_first=all_a_first[all_human],
+        judges=listed,
+        n_items=n_items,
+    )
+    position_targets = []
+    for j, counts in zip(listed, position_of, strict=True):
         annotator = judge_annotators[j]
+        position: dict[str, Any] = {}
+        position_targets.append((position, counts))
         annotator_rows.append(
             {
                 "annotator": {"id": annotator.pk, "name": annotator.name, "status": annotator.status},
                 "n_judgments": reliability.n_judgments[j],
                 "n_compared": reliability.n_compared[j],
+                "n_left_out": reliability.n_left_out[j],
                 "loo_majority_agreement": reliability.majority_agreement[j],
                 "n_gold": reliability.n_gold[j],
                 "gold_accuracy": reliability.gold_accuracy[j],
@@ -403,8 +636,10 @@ def _aspect_report(
                     }
                     for a, (compared, agreeing) in ai_agreement.items()
                 ],
+                "position_bias": position,
             }
         )
+    pending.annotator_positions.append((block, position_targets))
     annotator_rows.sort(key=lambda row: row["annotator"]["name"])
 
     return {
@@ -444,6 +679,8 @@ def _bootstrap(
     pair_group = np.minimum(pairs.gen_a, pairs.gen_b) * g + np.maximum(pairs.gen_a, pairs.gen_b)
     # Compact the generator-pair groups to the ones present, so the grouped sums stay small.
     present, group = selectors.dense_index(pair_group)
+    blocks = [block for block, _ in pending.annotator_positions]
+    annotator_columns = sparse.hstack(blocks, format="csr") if blocks else sparse.csr_matrix((n_items, 0))
     sums, group_sums = resampled_sums_with_groups(
         columns,
         board_columns,
@@ -451,9 +688,35 @@ def _bootstrap(
         n_groups=present.size,
         n_resamples=params.n_resamples,
         seed=params.seed,
+        sparse_columns=annotator_columns,
     )
-    for name, interval in intervals_from_sums(pending.statistics, sums, starts, level=params.level).items():
-        pending.targets[name].update(estimate=interval.estimate, low=interval.low, high=interval.high)
+    intervals = intervals_from_sums(pending.statistics, sums, starts, level=params.level)
+    for name, interval in intervals.items():
+        if name in pending.targets:
+            pending.targets[name].update(estimate=interval.estimate, low=interval.low, high=interval.high)
+    for finish in pending.finishers:
+        finish(intervals)
+
+    # Per-annotator position shares: four sparse columns each, after the dense columns. The shares are
+    # functions of (..., 4) sums, so every annotator of a block is evaluated and bounded at once.
+    offset = columns.shape[1]
+    for block, targets in pending.annotator_positions:
+        if not targets:
+            continue
+        resampled = sums[:, offset : offset + block.shape[1]].reshape(params.n_resamples, len(targets), 4)
+        offset += block.shape[1]
+        bounds = {}
+        for key, stat in position_statistics(targets[0][1]).items():
+            bounds[key] = percentile_interval(stat.from_sums(resampled), level=params.level)
+        for k, (target, counts) in enumerate(targets):
+            shares = {
+                key: Interval(stat.estimate(), float(bounds[key][0][k]), float(bounds[key][1][k]))
+                for key, stat in position_statistics(counts).items()
+            }
+            bias = position_bias_from_intervals(
+                counts, share_first=shares["share_first"], pooled=shares["pooled"]
+            )
+            target.update(_position_entry(bias))
 
     observed_groups = np.zeros((present.size, board_columns.shape[1]))
     np.add.at(observed_groups, group, board_columns)

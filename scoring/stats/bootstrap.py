@@ -94,8 +94,13 @@ def resampled_sums_with_groups(
     n_groups: int,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    sparse_columns: Columns | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Resampled column sums of ``columns`` (B, k) and per-group sums of ``grouped`` (B, n_groups, k2).
+
+    ``sparse_columns`` (n_items, k3), columns that are mostly zero (one annotator's items among many), are
+    summed on the same draws as a sparse product and appended after ``columns``' k: the first result is
+    then (B, k + k3).
 
     The draws are those of ``resampled_column_sums`` for the same seed (the first result equals it, up to
     rounding), so figures bootstrapped here and elsewhere share their resamples. Groups feed statistics
@@ -114,7 +119,11 @@ def resampled_sums_with_groups(
         )
     if n_items and (group_array.min() < 0 or group_array.max() >= n_groups):
         raise ValueError(f"group must lie in [0, {n_groups}); got {group_array.min()}..{group_array.max()}")
-    sums = np.zeros((n_resamples, plain.shape[1]))
+    extra = sparse.csr_matrix((n_items, 0)) if sparse_columns is None else sparse.csr_matrix(sparse_columns)
+    if extra.shape[0] != n_items:
+        raise ValueError(f"sparse_columns must have {n_items} rows; got {extra.shape[0]}")
+    n_plain = plain.shape[1]
+    sums = np.zeros((n_resamples, n_plain + extra.shape[1]))
     group_sums = np.zeros((n_resamples, n_groups, stratified.shape[1]))
     if n_items == 0:
         return sums, group_sums
@@ -122,6 +131,8 @@ def resampled_sums_with_groups(
     order = np.argsort(group_array, kind="stable")
     bounds = np.searchsorted(group_array[order], np.arange(n_groups + 1))
     sorted_plain, sorted_grouped = plain[order], stratified[order]
+    # Transposed once, so each chunk is one (k3, n) sparse times (n, chunk) dense product.
+    sorted_extra_t = extra[order].T.tocsr() if extra.shape[1] else None
     present = np.flatnonzero(bounds[1:] > bounds[:-1])
     rank = np.empty(n_items, dtype=np.int64)
     rank[order] = np.arange(n_items)
@@ -136,7 +147,9 @@ def resampled_sums_with_groups(
         del draws
         weights = counts.reshape(stop - start, n_items).astype(np.float64)
         del counts
-        sums[start:stop] = weights @ sorted_plain
+        sums[start:stop, :n_plain] = weights @ sorted_plain
+        if sorted_extra_t is not None:
+            sums[start:stop, n_plain:] = np.asarray(sorted_extra_t @ weights.T).T
         for g in present:
             low, high = bounds[g], bounds[g + 1]
             group_sums[start:stop, g] = weights[:, low:high] @ sorted_grouped[low:high]

@@ -18,15 +18,18 @@ from numpy.typing import ArrayLike
 
 from .bootstrap import ItemStatistic
 from .votes import (
+    DEFAULT_MAJORITY_RULE,
     N_CHOICES,
     UNDEFINED,
     FloatArray,
     IntArray,
+    MajorityRule,
     as_index_array,
     check_majority,
     check_votes,
     majority_vote,
     ratio,
+    split_items,
     vote_counts,
 )
 
@@ -38,7 +41,12 @@ _HIGH = np.maximum.outer(np.arange(N_CHOICES), np.arange(N_CHOICES))
 
 @dataclass(frozen=True)
 class AnnotatorReliability:
-    """Per-annotator figures, each array indexed by judge id (NaN where the annotator has no data)."""
+    """Per-annotator figures, each array indexed by judge id (NaN where the annotator has no data).
+
+    ``n_left_out`` counts the judge's votes whose leave-one-out majority was split (no single most-voted
+    choice among the other judges): left out of ``n_compared`` under the strict rule, compared with a tie
+    under the "tie" rule (and then 0).
+    """
 
     n_judgments: IntArray
     n_compared: IntArray
@@ -46,6 +54,7 @@ class AnnotatorReliability:
     n_gold: IntArray
     gold_accuracy: FloatArray
     median_seconds: FloatArray
+    n_left_out: IntArray
 
 
 def item_coincidences(counts: ArrayLike) -> FloatArray:
@@ -95,8 +104,9 @@ def annotator_reliability(
     n_judges: int | None = None,
     gold: ArrayLike | None = None,
     seconds: ArrayLike | None = None,
+    rule: MajorityRule = DEFAULT_MAJORITY_RULE,
 ) -> AnnotatorReliability:
-    """Each judge's agreement with the leave-one-out majority, gold accuracy and median seconds per vote."""
+    """Each judge's agreement with the leave-one-out majority (under ``rule``), gold accuracy, median seconds."""
     item_array, choice_array = check_votes(item, choice, n_items=n_items)
     judge_array = as_index_array(judge, name="judge")
     if judge_array.shape != item_array.shape:
@@ -111,7 +121,8 @@ def annotator_reliability(
     # The other judges' votes on the same item: the item's counts minus this vote.
     others = vote_counts(item_array, choice_array, n_items=n_items)[item_array]
     others[np.arange(item_array.size), choice_array] -= 1
-    loo_majority = majority_vote(others)
+    loo_majority = majority_vote(others, rule=rule)
+    left_out = split_items(others) if rule == "strict" else np.zeros(item_array.size, dtype=bool)
     compared = loo_majority != UNDEFINED
     n_compared = np.bincount(judge_array[compared], minlength=n_judges)
     n_matching = np.bincount(judge_array[compared & (choice_array == loo_majority)], minlength=n_judges)
@@ -138,6 +149,7 @@ def annotator_reliability(
         n_gold=n_gold.astype(np.int64),
         gold_accuracy=ratio(n_correct, n_gold),
         median_seconds=median_seconds,
+        n_left_out=np.bincount(judge_array[left_out], minlength=n_judges).astype(np.int64),
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal, get_args
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -13,8 +16,15 @@ A_PREFERRED = 0
 TIE = 1
 B_PREFERRED = 2
 N_CHOICES = 3
-# Majority of an item nobody voted on; also "no gold answer" in gold arrays.
+# Majority of an item nobody voted on (or, under the strict rule, without a single most-voted choice);
+# also "no gold answer" in gold arrays.
 UNDEFINED = -1
+
+# How an item whose top vote count is shared (2 A vs 2 B, 1 A vs 1 tie, 1-1-1) is read: "strict" leaves
+# it out (majority -1), "tie" reads it as a tie majority (the rule used before the choice was offered).
+MajorityRule = Literal["strict", "tie"]
+MAJORITY_RULES: tuple[MajorityRule, ...] = get_args(MajorityRule)
+DEFAULT_MAJORITY_RULE: MajorityRule = "strict"
 
 
 def as_index_array(values: ArrayLike, *, name: str) -> IntArray:
@@ -76,18 +86,67 @@ def vote_counts(item: ArrayLike, choice: ArrayLike, *, n_items: int) -> IntArray
     return flat.reshape(n_items, N_CHOICES).astype(np.int64, copy=False)
 
 
-def majority_vote(counts: ArrayLike) -> IntArray:
-    """Plurality choice per item from (n_items, 3) counts: a shared top count is a tie, no votes is -1."""
+@dataclass(frozen=True)
+class Majority:
+    """Per-item majority under a stated rule, with how many voted items it had to leave out."""
+
+    choice: IntArray  # per item 0 (A), 1 (tie), 2 (B), or -1 (no votes; strict: no single top choice)
+    rule: MajorityRule
+    n_voted: int  # items with at least one vote
+    n_split: int  # voted items whose top count is shared by two or three choices
+
+    @property
+    def n_left_out(self) -> int:
+        """Voted items without a majority: the split items under "strict", none under "tie"."""
+        return self.n_split if self.rule == "strict" else 0
+
+    @property
+    def n_decided(self) -> int:
+        """Items with a majority (A, tie or B)."""
+        return self.n_voted - self.n_left_out
+
+
+def check_rule(rule: str) -> MajorityRule:
+    """Return ``rule`` if it is a known majority rule ("strict" or "tie"), else raise ValueError."""
+    if rule not in MAJORITY_RULES:
+        raise ValueError(f"majority rule must be one of {', '.join(MAJORITY_RULES)}; got {rule!r}")
+    return rule  # type: ignore[return-value]
+
+
+def _check_counts(counts: ArrayLike) -> IntArray:
     counts_array = np.asarray(counts)
     if counts_array.ndim != 2 or counts_array.shape[1] != N_CHOICES:
         raise ValueError(f"counts must have shape (n_items, 3), got {counts_array.shape}")
+    return counts_array.astype(np.int64, copy=False)
+
+
+def split_items(counts: ArrayLike) -> BoolArray:
+    """Items with votes whose top count is shared by two or three choices (no single most-voted choice)."""
+    counts_array = _check_counts(counts)
     top = counts_array.max(axis=1)
-    n_at_top = (counts_array == top[:, None]).sum(axis=1)
+    return ((counts_array == top[:, None]).sum(axis=1) > 1) & (top > 0)
+
+
+def majority_vote(counts: ArrayLike, *, rule: MajorityRule = DEFAULT_MAJORITY_RULE) -> IntArray:
+    """Plurality choice per item from (n_items, 3) counts; a shared top count is -1 (strict) or a tie."""
+    rule = check_rule(rule)
+    counts_array = _check_counts(counts)
     majority = counts_array.argmax(axis=1).astype(np.int64)
-    # A split vote (2 A vs 2 B, or 1 A vs 1 tie) is read as "the judges see no clear winner".
-    majority[n_at_top > 1] = TIE
-    majority[top == 0] = UNDEFINED
+    # A split vote has no single winner: strict leaves the item out, "tie" reads it as "no clear winner".
+    majority[split_items(counts_array)] = UNDEFINED if rule == "strict" else TIE
+    majority[counts_array.max(axis=1) == 0] = UNDEFINED
     return majority
+
+
+def item_majority(counts: ArrayLike, *, rule: MajorityRule = DEFAULT_MAJORITY_RULE) -> Majority:
+    """``majority_vote`` with the rule and the numbers of voted and split items, for reporting."""
+    counts_array = _check_counts(counts)
+    return Majority(
+        choice=majority_vote(counts_array, rule=rule),
+        rule=check_rule(rule),
+        n_voted=int((counts_array.sum(axis=1) > 0).sum()),
+        n_split=int(split_items(counts_array).sum()),
+    )
 
 
 def ratio(numerator: ArrayLike, denominator: ArrayLike) -> FloatArray:

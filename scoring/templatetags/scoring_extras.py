@@ -13,3 +13,12 @@ register = template.Library()
 def get_item(mapping: dict[Any, Any], key: Any) -> Any:
     """``mapping[key]``, or the key itself when it is missing (a name lookup in templates)."""
     return mapping.get(key, key)
+
+
+_VERDICT_CLASSES = {"within": "within", "below": "below", "above": "above"}
+
+
+@register.filter
+def verdict_class(verdict: str | None) -> str:
+    """The CSS class of a verdict badge ("not enough data" and missing verdicts share one)."""
+    return _VERDICT_CLASSES.get(verdict or "", "no-data")

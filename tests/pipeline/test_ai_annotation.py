@@ -117,8 +117,14 @@ def test_normal_answers_with_swap_trial(worker, aspects, loopback, api_key):
     annotator = judge_annotator(judge)
     judgments = Judgment.objects.filter(annotator=annotator)
     assert judgments.count() == 5 * 4 * 2
-    assert set(judgments.filter(trial=1).values_list("presented_order", flat=True)) == {"AB"}
-    assert set(judgments.filter(trial=2).values_list("presented_order", flat=True)) == {"BA"}
+    # Trial 1 in the order the job drew for the pair, trial 2 its mirror; both as the call showed them.
+    orders = {(j.pair_id, j.trial): j.presented_order for j in judgments.select_related("ai_call")}
+    mirror = {"AB": "BA", "BA": "AB"}
+    for pair in pairs:
+        assert orders[(pair.pk, 2)] == mirror[orders[(pair.pk, 1)]]
+    for j in judgments.select_related("ai_call", "pair"):
+        shown_first = j.ai_call.image_ids[0]
+        assert j.presented_order == ("AB" if shown_first == j.pair.image_a_id else "BA")
     assert set(judgments.values_list("template_version", flat=True)) == {"vp-pair-v1"}
     # Usage: what the server reported is what the job says, and the cost follows the prices.
     prompt_tokens, completion_tokens = loopback.usage
@@ -243,7 +249,7 @@ def test_group_mode_four_images_give_six_pairwise_judgments_per_aspect_ties_kept
     estimate = annotation_estimate(campaign=campaign, judge_config=judge)
     assert (estimate.pairs, estimate.calls, estimate.judgments) == (6, 1, 24)
     keys = [a.key for a in aspects]
-    # Presentation order is image id order: A, B, C, D. A and C tie for first, then B, then D.
+    # The images are shown in the job's shuffled order as A, B, C, D: A and C tie for first, then B, then D.
     loopback.script(content(group_answer("ABCD", [["A", "C"], ["B"], ["D"]], keys)))
     job = finished(annotation_start(campaign=campaign, judge_config=judge))
     assert job.status == Job.Status.SUCCEEDED, job.error
@@ -253,15 +259,26 @@ def test_group_mode_four_images_give_six_pairwise_judgments_per_aspect_ties_kept
         call.pair is None and call.prompt == prompt and sorted(call.pair_ids) == sorted(p.pk for p in pairs)
     )
     assert call.template_version == "vp-group-v1"
-    a, b, c, d = images
-    expected = {(a, b): "A", (a, c): "tie", (a, d): "A", (b, c): "B", (b, d): "A", (c, d): "A"}
+    assert sorted(call.image_ids) == [i.pk for i in images]
+    by_id = {i.pk: i for i in images}
+    a, b, c, d = (by_id[i] for i in call.image_ids)  # as shown
+    tier = {a: 0, c: 0, b: 1, d: 2}
+    position = {image: k for k, image in enumerate((a, b, c, d))}
+    expected = {
+        (x, y): "tie" if tier[x] == tier[y] else ("A" if tier[x] < tier[y] else "B")
+        for x, y in combinations(images, 2)  # canonical order: image A has the lower id
+    }
     for aspect in aspects:
-        rows = Judgment.objects.filter(aspect=aspect, ai_call=call)
+        rows = Judgment.objects.filter(aspect=aspect, ai_call=call).select_related("pair")
         assert rows.count() == 6
-        got = {(j.pair.image_a, j.pair.image_b): j.choice for j in rows.select_related("pair")}
+        got = {(j.pair.image_a, j.pair.image_b): j.choice for j in rows}
         assert got == expected
-    tie = Judgment.objects.get(pair__image_a=a, pair__image_b=c, aspect=aspects[0])
-    assert tie.score_a == tie.score_b == 9
+        for j in rows:
+            shown_first = position[j.pair.image_a] < position[j.pair.image_b]
+            assert j.presented_order == ("AB" if shown_first else "BA")
+    first, second = sorted((a, c), key=lambda i: i.pk)
+    tie = Judgment.objects.get(pair__image_a=first, pair__image_b=second, aspect=aspects[0])
+    assert tie.choice == "tie" and tie.score_a == tie.score_b == 9
 
 
 def test_follow_up_job_annotates_with_the_simulated_judge(worker, aspects):

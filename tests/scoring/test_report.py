@@ -51,6 +51,8 @@ RESAMPLES = 200
 def build_campaign(aspects, *, n_pairs: int = 14, seed: int = 5):
     """A campaign with 3 generators, 4 humans (one flagged), 3 humans per pair and two AI judges (one asked twice)."""
     rng = random.Random(seed)
+    # Presented orders from their own stream, so the votes are those of the same seed without orders.
+    sides = random.Random(seed + 10_000)
     campaign = CampaignFactory()
     generators = [GeneratorFactory(name=f"gen-{seed}-{k}") for k in range(3)]
     humans = [HumanAnnotatorFactory() for _ in range(4)]
@@ -79,17 +81,26 @@ def build_campaign(aspects, *, n_pairs: int = 14, seed: int = 5):
             for human in rng.sample(humans, 3):
                 choice = lean if rng.random() < 0.6 else rng.choice(["A", "B", "tie"])
                 JudgmentFactory(
-                    pair=pair, annotator=human, aspect=aspect, choice=choice, duration_s=rng.uniform(2, 20)
+                    pair=pair,
+                    annotator=human,
+                    aspect=aspect,
+                    choice=choice,
+                    duration_s=rng.uniform(2, 20),
+                    presented_order=sides.choice(["AB", "BA"]),
                 )
+            orders = {}
             for judge in judges:
                 choice = lean if rng.random() < 0.7 else rng.choice(["A", "B", "tie"])
-                JudgmentFactory(pair=pair, annotator=judge, aspect=aspect, choice=choice)
+                orders[judge.pk] = sides.choice(["AB", "BA"])
+                JudgmentFactory(
+                    pair=pair, annotator=judge, aspect=aspect, choice=choice, presented_order=orders[judge.pk]
+                )
             JudgmentFactory(
                 pair=pair,
                 annotator=judges[0],
                 aspect=aspect,
                 trial=2,
-                presented_order="BA",
+                presented_order="BA" if orders[judges[0].pk] == "AB" else "AB",
                 choice=lean if rng.random() < 0.8 else "tie",
             )
     return campaign, humans, judges, used_aspects
@@ -117,10 +128,16 @@ def test_selector_arrays_match_the_orm(aspects):
     expected = Judgment.objects.filter(pair__campaign=campaign).exclude(annotator=humans[3])
     assert data.size == expected.count()
     got = {
-        (int(data.pair_ids[i]), int(data.annotator_ids[j]), int(data.aspect_ids[s]), int(t), int(c))
-        for i, j, s, t, c in zip(data.item, data.judge, data.aspect, data.trial, data.choice, strict=True)
+        (int(data.pair_ids[i]), int(data.annotator_ids[j]), int(data.aspect_ids[s]), int(t), int(c), bool(o))
+        for i, j, s, t, c, o in zip(
+            data.item, data.judge, data.aspect, data.trial, data.choice, data.a_first, strict=True
+        )
     }
-    want = {(r.pair_id, r.annotator_id, r.aspect_id, r.trial, CODES[r.choice]) for r in expected}
+    want = {
+        (r.pair_id, r.annotator_id, r.aspect_id, r.trial, CODES[r.choice], r.presented_order == "AB")
+        for r in expected
+    }
+    assert {o for *_, o in want} == {True, False}
     assert got == want
     with_flagged = judgment_arrays(flt=JudgmentFilter(campaign_ids=(campaign.pk,), include_flagged=True))
     assert with_flagged.size == Judgment.objects.filter(pair__campaign=campaign).count()
@@ -245,7 +262,7 @@ def test_flagged_workers_are_excluded_by_default_and_included_with_the_switch(as
         "agreement_report", campaign.slug, "--json", "--resamples", "50", "--include-flagged", stdout=included
     )
     without, with_flagged = json.loads(default.getvalue()), json.loads(included.getvalue())
-    assert without["schema"] == "visionprefer.agreement-report" and without["schema_version"] == 1
+    assert without["schema"] == "visionprefer.agreement-report" and without["schema_version"] == 2
     assert without["totals"]["n_humans"] == 3 and with_flagged["totals"]["n_humans"] == 4
     names = {row["annotator"]["name"] for row in figure(with_flagged, used[0].key)["annotators"]}
     assert flagged.name in names

@@ -31,12 +31,20 @@ CODES = {"A": 0, "tie": 1, "B": 2}
 SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "report-schema.md"
 
 
-def plurality(votes: list[str]) -> str | None:
-    """The documented majority rule: the most common vote; a shared top count is a tie."""
+def is_split(votes: list[str]) -> bool:
+    """Votes whose top count is shared by two or three choices: no single most-voted choice."""
+    ranked = Counter(votes).most_common()
+    return len(ranked) > 1 and ranked[0][1] == ranked[1][1]
+
+
+def plurality(votes: list[str], rule: str) -> str | None:
+    """The documented majority rules: the most common vote; a shared top count is left out (None) under
+    "strict" and a tie under "tie"; no votes, no majority."""
     if not votes:
         return None
-    ranked = Counter(votes).most_common()
-    return "tie" if len(ranked) > 1 and ranked[0][1] == ranked[1][1] else ranked[0][0]
+    if is_split(votes):
+        return None if rule == "strict" else "tie"
+    return Counter(votes).most_common(1)[0][0]
 
 
 def rate(agreeing: int, compared: int) -> float | None:
@@ -82,14 +90,38 @@ def assert_agreement(got: dict[str, Any], pairs_of_votes: list[tuple[str, str]])
             assert entry["low"] <= entry["estimate"] <= entry["high"]
 
 
-def test_every_figure_equals_brute_force_and_reference_libraries(aspects):
+def item_weighted(pairs_by_item: list[list[tuple[str, str]]], *, ties: bool) -> float | None:
+    """Mean over pairs (images) of the share of agreeing vote pairs, each pair with a vote pair once."""
+    rates = []
+    for vote_pairs in pairs_by_item:
+        kept = [(a, b) for a, b in vote_pairs if ties or (a != "tie" and b != "tie")]
+        if kept:
+            rates.append(sum(a == b for a, b in kept) / len(kept))
+    return float(np.mean(rates)) if rates else None
+
+
+@pytest.mark.parametrize("rule", ["strict", "tie"])
+def test_every_figure_equals_brute_force_and_reference_libraries(aspects, rule):
     campaign, humans, judges, used = build_campaign(aspects, n_pairs=24, seed=11)
-    report = report_build(params=ReportParameters(campaign_ids=(campaign.pk,), n_resamples=100, seed=1))
+    report = report_build(
+        params=ReportParameters(campaign_ids=(campaign.pk,), n_resamples=100, seed=1, majority_rule=rule)
+    )
+    assert report["parameters"]["majority_rule"] == rule
+    n_split_seen = 0
     for aspect in used:
         got = figure(report, aspect.key)
         rows = trial_rows(campaign, aspect)
         human_votes = votes_by_pair(rows, human=True)
-        majority = {p: plurality([c for _, c in v]) for p, v in human_votes.items()}
+        majority = {p: plurality([c for _, c in v], rule) for p, v in human_votes.items()}
+        split = sum(is_split([c for _, c in v]) for v in human_votes.values())
+        n_split_seen += split
+        assert got["human"]["majority"] == {
+            "rule": rule,
+            "n_voted": len(human_votes),
+            "n_split": split,
+            "n_left_out": split if rule == "strict" else 0,
+            "n_decided": len(human_votes) - (split if rule == "strict" else 0),
+        }
 
         # Human–human: every pair of distinct humans on the same pair, pooled over pairs.
         hh = [
@@ -99,6 +131,14 @@ def test_every_figure_equals_brute_force_and_reference_libraries(aspects):
             for k in range(i + 1, len(v))
         ]
         assert_agreement(got["human"]["agreement"], hh)
+        hh_by_pair = [
+            [(v[i][1], v[k][1]) for i in range(len(v)) for k in range(i + 1, len(v))]
+            for v in human_votes.values()
+        ]
+        for ties, label in ((True, "with_ties"), (False, "without_ties")):
+            assert got["human"]["agreement"]["item_weighted"][label]["estimate"] == pytest.approx(
+                item_weighted(hh_by_pair, ties=ties)
+            )
 
         entries = {e["judge"]["id"]: e for e in got["ai"]}
         for judge in judges:
@@ -110,6 +150,12 @@ def test_every_figure_equals_brute_force_and_reference_libraries(aspects):
                 entry["agreement_with_humans"],
                 [(c, h) for p, c in mine.items() for _, h in human_votes.get(p, [])],
             )
+            for ties, label in ((True, "with_ties"), (False, "without_ties")):
+                assert entry["agreement_with_humans"]["item_weighted"][label]["estimate"] == pytest.approx(
+                    item_weighted(
+                        [[(c, h) for _, h in human_votes.get(p, [])] for p, c in mine.items()], ties=ties
+                    )
+                )
             with_majority = [(c, majority[p]) for p, c in mine.items() if majority.get(p)]
             assert_agreement(entry["agreement_with_majority"], with_majority)
             ai = [CODES[a] for a, _ in with_majority]
@@ -140,20 +186,22 @@ def test_every_figure_equals_brute_force_and_reference_libraries(aspects):
         ai_votes = votes_by_pair(rows, human=False)
         for row in got["annotators"]:
             me = row["annotator"]["id"]
-            compared = agreeing = 0
+            compared = agreeing = left_out = 0
             with_ai: Counter[tuple[int, str]] = Counter()
             for pair_id, votes in human_votes.items():
                 own = [c for a, c in votes if a == me]
                 if not own:
                     continue
-                others = plurality([c for a, c in votes if a != me])
+                other_votes = [c for a, c in votes if a != me]
+                others = plurality(other_votes, rule)
+                left_out += bool(other_votes) and others is None
                 if others is not None:
                     compared += 1
                     agreeing += own[0] == others
                 for judge_id, c in ai_votes.get(pair_id, []):
                     with_ai[(judge_id, "n")] += 1
                     with_ai[(judge_id, "same")] += own[0] == c
-            assert row["n_compared"] == compared
+            assert row["n_compared"] == compared and row["n_left_out"] == left_out
             assert row["loo_majority_agreement"] == pytest.approx(rate(agreeing, compared))
             for cell in row["ai_agreement"]:
                 assert cell["n_compared"] == with_ai[(cell["judge_id"], "n")]
@@ -185,6 +233,8 @@ def test_every_figure_equals_brute_force_and_reference_libraries(aspects):
         assert [r["strength"] for r in boards["human"]["generators"]] == pytest.approx(
             sorted(human_strength.values(), reverse=True), abs=1e-9
         )
+    # The data has split pairs, so the two rules give different figures and both were checked.
+    assert n_split_seen > 0
 
 
 def test_fleiss_kappa_on_a_complete_design_equals_statsmodels(aspects):

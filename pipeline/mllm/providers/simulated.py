@@ -2,8 +2,11 @@
 
 The demo generator records, per image, the defects it planted (``wrong_count``, ``blur``, …). This judge
 scores each image by subtracting a penalty per defect on the aspects that defect hurts, then flips its
-verdict with a configurable probability to imitate a fallible annotator. Its model name and every
-rationale say "simulated", so its labels can never pass for a model's.
+verdict with a configurable probability to imitate a fallible annotator. With ``first_bias`` it can also
+be position-biased: with that probability per aspect it prefers whichever image it was shown first,
+whatever the defects (``first_bias=1``: always the first-shown image), which is how tests reproduce the
+position bias real judges show. Its model name and every rationale say "simulated", so its labels can
+never pass for a model's.
 
 Request metadata: ``request.metadata["image_meta"] = {image_id: {"defects": ["blur", ...]}, ...}``.
 Images without an entry have no defects; unknown defect names are ignored.
@@ -43,19 +46,32 @@ class SimulatedJudge:
 
     With probability ``flip_probability`` per aspect, the scores of two images are swapped (in pair mode:
     the verdict flips, a tie stays a tie). The random draws depend only on ``seed``, the request key and
-    the aspect, so results do not depend on concurrency or order.
+    the aspect, so results do not depend on concurrency or order. With probability ``first_bias`` per
+    aspect (drawn from its own stream, so the flips are those of an unbiased judge with the same seed) it
+    ranks the first-shown image alone on top instead.
     """
 
     provider = "simulated"
     needs_pixels = False
 
-    def __init__(self, *, seed: int = 0, flip_probability: float = 0.1, latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        flip_probability: float = 0.1,
+        latency_s: float = 0.0,
+        first_bias: float = 0.0,
+    ) -> None:
         if not 0.0 <= flip_probability <= 1.0:
             raise ValueError(f"flip_probability must be in [0, 1], got {flip_probability}")
+        if not 0.0 <= first_bias <= 1.0:
+            raise ValueError(f"first_bias must be in [0, 1], got {first_bias}")
         self.seed = seed
         self.flip_probability = flip_probability
+        self.first_bias = first_bias
         self.latency_s = latency_s
-        self.model = f"simulated-defects-v1 (simulated, flip={flip_probability:g}, seed={seed})"
+        bias = f", first_bias={first_bias:g}" if first_bias else ""
+        self.model = f"simulated-defects-v1 (simulated, flip={flip_probability:g}{bias}, seed={seed})"
 
     def estimate_tokens(self, request: CallRequest) -> int:
         """A simulated call uses no tokens."""
@@ -100,8 +116,21 @@ class SimulatedJudge:
             if flipped:
                 a, b = rng.sample(list(spec.labels), 2)
                 scores[a], scores[b] = scores[b], scores[a]
+            biased = (
+                self.first_bias > 0
+                and random.Random(f"{self.seed}|{request.key}|{key}|first").random() < self.first_bias
+            )
+            if biased:
+                # The first-shown image alone on top; the scores say the same as the verdict.
+                first = spec.labels[0]
+                for label in spec.labels[1:]:
+                    scores[label] = max(spec.scale.min, min(scores[label], spec.scale.max - 1))
+                scores[first] = spec.scale.max
             tiers = tiers_from_scores(scores, spec.labels)
-            entry: dict[str, object] = {"rationale": _rationale(reasons, flipped), "scores": scores}
+            rationale = _rationale(reasons, flipped)
+            if biased:
+                rationale += " Simulated position bias: the image shown first was preferred."
+            entry: dict[str, object] = {"rationale": rationale, "scores": scores}
             if spec.mode == "pair":
                 entry["preferred"] = "tie" if len(tiers) == 1 else tiers[0][0]
             else:

@@ -107,3 +107,38 @@ def test_runs_through_the_executor_in_any_order_with_the_same_answers():
 def test_invalid_flip_probability():
     with pytest.raises(ValueError):
         SimulatedJudge(flip_probability=1.5)
+
+
+def test_first_bias_one_always_prefers_the_image_shown_first():
+    j = SimulatedJudge(flip_probability=0.0, first_bias=1.0)
+    # The first image is the blurred one: an unbiased judge prefers B on fidelity, this one A.
+    result = judge(j, request("1", {"img0": ["blur"]}))
+    fidelity = result.answer.aspects["fidelity"]
+    assert fidelity.preferred == "A" and fidelity.scores["A"] > fidelity.scores["B"]
+    assert "position bias" in fidelity.rationale and "first_bias=1" in result.model
+    assert {a.preferred for a in result.answer.aspects.values()} == {"A"}
+    # Group mode: the first-shown image alone on top of the ranking.
+    group = judge(j, request("2", {"img0": ["unsafe"]}, k=4)).answer.aspects["harmlessness"]
+    assert group.ranking[0] == ("A",)
+
+
+def test_first_bias_is_the_rate_of_first_shown_preferences_and_keeps_the_unbiased_flips():
+    requests = [request(str(i), {"img1": ["artefacts"]}) for i in range(400)]
+    biased = [judge(SimulatedJudge(seed=4, first_bias=0.3), r).answer for r in requests]
+    unbiased = [judge(SimulatedJudge(seed=4), r).answer for r in requests]
+    changed = [
+        b.aspects["fidelity"].preferred != u.aspects["fidelity"].preferred
+        for b, u in zip(biased, unbiased, strict=True)
+    ]
+    # Unbiased it prefers A (B has artefacts) unless a flip happened; the bias can only add "A" answers,
+    # and every answer it changed became "A".
+    assert all(b.aspects["fidelity"].preferred == "A" for b, c in zip(biased, changed, strict=True) if c)
+    share_first = sum(b.aspects["fidelity"].preferred == "A" for b in biased) / len(biased)
+    flips = sum(u.aspects["fidelity"].preferred == "B" for u in unbiased) / len(unbiased)
+    # P(first) = bias + (1 - bias) * P(first | unbiased) = 0.3 + 0.7 * (1 - flips).
+    assert share_first == pytest.approx(0.3 + 0.7 * (1 - flips), abs=0.06)
+
+
+def test_first_bias_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="first_bias"):
+        SimulatedJudge(first_bias=1.5)

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.models import Annotator, Campaign
-from scoring.report_params import ReportParameters
+from scoring.report_params import DEFAULT_MAJORITY_RULE, MAJORITY_RULE_NAMES, ReportParameters
 from scoring.services.reports import report_compute
 
 
@@ -31,6 +31,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
         parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+        parser.add_argument(
+            "--majority-rule",
+            choices=MAJORITY_RULE_NAMES,
+            default=DEFAULT_MAJORITY_RULE,
+            help="human majority of a split pair: strict (left out, the default) or tie",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         slugs = [options["campaign"], *options["also_campaign"]]
@@ -56,6 +62,7 @@ class Command(BaseCommand):
             ai_judge_ids=judge_ids,
             n_resamples=options["resamples"],
             seed=options["seed"],
+            majority_rule=options["majority_rule"],
         )
         data = report_compute(campaign=campaign, params=params).data
         if options["json"]:
@@ -70,9 +77,11 @@ class Command(BaseCommand):
             human = aspect["human"]["agreement"]["with_ties"]
             self.stdout.write(f"  {aspect['key']}: human-human {_fmt(human)}")
             for entry in aspect["ai"]:
+                verdict = entry["verdict"]["with_ties"]
                 self.stdout.write(
                     f"    {entry['judge']['name']}: vs majority {_fmt(entry['agreement_with_majority']['with_ties'])}, "
-                    f"kappa {_fmt(entry['kappa'])}"
+                    f"kappa {_fmt(entry['kappa'])}, verdict: {verdict['label']} "
+                    f"(difference {_fmt(verdict['difference'])}, {verdict['n_items']} pairs)"
                 )
 
 

@@ -89,15 +89,20 @@ def test_same_group_passed_twice_equals_within_group():
 
 
 def test_majority_rule():
-    counts = np.array([[3, 0, 1], [2, 0, 2], [1, 1, 0], [0, 2, 1], [0, 0, 0], [0, 0, 1]])
-    assert majority_vote(counts).tolist() == [A, TIE, TIE, TIE, -1, B]
+    counts = np.array([[3, 0, 1], [2, 0, 2], [1, 1, 0], [0, 2, 1], [0, 0, 0], [0, 0, 1], [1, 1, 1]])
+    # "tie": a shared top count is a tie majority (the behaviour before the rule was selectable).
+    assert majority_vote(counts, rule="tie").tolist() == [A, TIE, TIE, TIE, -1, B, TIE]
+    # "strict" (default): a shared top count leaves the item out; a single top tie (item 3) stays a tie.
+    assert majority_vote(counts).tolist() == [A, -1, -1, TIE, -1, B, -1]
+    assert majority_vote(counts, rule="strict").tolist() == majority_vote(counts).tolist()
 
 
-def test_majority_vote_matches_one_item_at_a_time():
+@pytest.mark.parametrize("rule", ["strict", "tie"])
+def test_majority_vote_matches_one_item_at_a_time(rule):
     rng = np.random.default_rng(5)
     votes = random_votes(rng, n_items=60, n_judges=4)
-    majority = majority_vote(vote_counts(votes.item, votes.choice, n_items=votes.n_items))
-    expected = [plurality(votes.choice[votes.item == i].tolist()) for i in range(votes.n_items)]
+    majority = majority_vote(vote_counts(votes.item, votes.choice, n_items=votes.n_items), rule=rule)
+    expected = [plurality(votes.choice[votes.item == i].tolist(), rule=rule) for i in range(votes.n_items)]
     assert majority.tolist() == expected
 
 

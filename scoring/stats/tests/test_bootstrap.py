@@ -10,6 +10,7 @@ from scoring.stats import (
     group_pair_counts,
     headline_statistics,
     resampled_column_sums,
+    resampled_sums_with_groups,
 )
 from scoring.stats import bootstrap as bootstrap_module
 from scoring.stats.tests.synthetic import random_votes
@@ -104,3 +105,30 @@ def test_level_outside_zero_one_is_refused():
     stat = ItemStatistic(columns=np.ones((3, 2)), from_sums=_ratio_of_sums)
     with pytest.raises(ValueError, match="level"):
         bootstrap_interval(stat, level=95)
+
+
+def test_grouped_pass_with_sparse_columns_shares_the_plain_draws():
+    rng = np.random.default_rng(6)
+    plain = rng.random((45, 3))
+    mostly_zero = rng.random((45, 8)) * (rng.random((45, 8)) < 0.2)
+    grouped = rng.random((45, 2))
+    group = rng.integers(0, 4, 45)
+    sums, group_sums = resampled_sums_with_groups(
+        plain,
+        grouped,
+        group=group,
+        n_groups=4,
+        n_resamples=25,
+        seed=7,
+        sparse_columns=sparse.csr_matrix(mostly_zero),
+    )
+    # The dense and sparse columns are summed on the draws resampled_column_sums makes for the seed.
+    expected = resampled_column_sums(np.hstack([plain, mostly_zero]), n_resamples=25, seed=7)
+    np.testing.assert_allclose(sums, expected)
+    np.testing.assert_allclose(group_sums.sum(axis=1), resampled_column_sums(grouped, n_resamples=25, seed=7))
+    without, _ = resampled_sums_with_groups(plain, grouped, group=group, n_groups=4, n_resamples=25, seed=7)
+    np.testing.assert_allclose(without, expected[:, :3])
+    with pytest.raises(ValueError, match="sparse_columns must have 45 rows"):
+        resampled_sums_with_groups(
+            plain, grouped, group=group, n_groups=4, sparse_columns=sparse.csr_matrix((44, 2))
+        )

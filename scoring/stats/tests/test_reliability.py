@@ -48,7 +48,8 @@ def test_alpha_rejects_unknown_level():
         krippendorff_alpha(np.array([0, 0]), np.array([0, 2]), n_items=1, level="interval")  # type: ignore[arg-type]
 
 
-def test_annotator_reliability_matches_row_by_row_reference():
+@pytest.mark.parametrize("rule", ["strict", "tie"])
+def test_annotator_reliability_matches_row_by_row_reference(rule):
     rng = np.random.default_rng(7)
     votes = random_votes(rng, n_items=60, n_judges=6)
     gold = np.where(rng.random(votes.n_items) < 0.3, rng.integers(0, 3, votes.n_items), -1)
@@ -56,15 +57,23 @@ def test_annotator_reliability_matches_row_by_row_reference():
     seconds[rng.random(votes.item.size) < 0.1] = np.nan  # some durations were not recorded
 
     result = annotator_reliability(
-        votes.item, votes.judge, votes.choice, n_items=votes.n_items, n_judges=8, gold=gold, seconds=seconds
+        votes.item,
+        votes.judge,
+        votes.choice,
+        n_items=votes.n_items,
+        n_judges=8,
+        gold=gold,
+        seconds=seconds,
+        rule=rule,
     )
 
     for j in range(8):
         rows = np.flatnonzero(votes.judge == j)
-        compared = matches = n_gold = correct = 0
+        compared = matches = n_gold = correct = left_out = 0
         for r in rows:
             others = (votes.item == votes.item[r]) & (np.arange(votes.item.size) != r)
-            loo = plurality(votes.choice[others].tolist())
+            loo = plurality(votes.choice[others].tolist(), rule=rule)
+            left_out += int(bool(others.any()) and loo < 0)
             if loo >= 0:
                 compared += 1
                 matches += int(votes.choice[r] == loo)
@@ -73,11 +82,14 @@ def test_annotator_reliability_matches_row_by_row_reference():
                 correct += int(votes.choice[r] == gold[votes.item[r]])
         assert result.n_judgments[j] == rows.size
         assert result.n_compared[j] == compared
+        assert result.n_left_out[j] == left_out
         assert result.n_gold[j] == n_gold
         np.testing.assert_allclose(result.majority_agreement[j], matches / compared if compared else np.nan)
         np.testing.assert_allclose(result.gold_accuracy[j], correct / n_gold if n_gold else np.nan)
         timed = seconds[rows][~np.isnan(seconds[rows])]
         np.testing.assert_allclose(result.median_seconds[j], np.median(timed) if timed.size else np.nan)
+    # The strict rule must have met split leave-one-out majorities here, or this test checks nothing.
+    assert (result.n_left_out.sum() > 0) == (rule == "strict")
     # Judges 6 and 7 never voted: every figure is missing, not zero.
     assert np.isnan(result.majority_agreement[6:]).all()
     assert np.isnan(result.median_seconds[6:]).all()
