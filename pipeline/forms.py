@@ -8,7 +8,7 @@ from django import forms
 
 from annotate.models import Campaign, Generator
 from pipeline.generation.diffusers_backend import DTYPES
-from pipeline.models import AIJudgeConfig, validate_env_var_name
+from pipeline.models import AIJudgeConfig, validate_api_key_env
 from pipeline.services.annotation import EXECUTIONS
 from pipeline.services.annotation_calls import SELECTIONS
 from pipeline.services.generation import PAIR_STRATEGIES
@@ -107,7 +107,7 @@ class PolishForm(forms.Form):
     model = forms.CharField(required=False)
     api_key_env = forms.CharField(
         required=False,
-        validators=[validate_env_var_name],
+        validators=[validate_api_key_env],
         label="API key variable",
         help_text="The name of the environment variable, not the key.",
     )

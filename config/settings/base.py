@@ -5,6 +5,8 @@ from pathlib import Path
 import environ
 from kombu import Queue
 
+from pipeline.mllm.providers.openai_client import DEFAULT_API_KEY_ENV_NAMES
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 # A `.env` file is optional; the process environment always wins over it.
@@ -131,6 +133,12 @@ IMAGE_MAX_BYTES = env.int("IMAGE_MAX_BYTES", default=25 * 1024 * 1024)
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
+
+# The environment variables an AI judge or a polish job may name as its API key. A staff user configures
+# judges (name of the key variable, base URL), so any other variable (DATABASE_URL, DJANGO_SECRET_KEY...)
+# could otherwise be sent as a Bearer token to a server of their choice. Comma-separated; default: the
+# usual provider variables (pipeline/mllm/providers/openai_client.py, DEFAULT_API_KEY_ENV_NAMES).
+AI_API_KEY_ENV_NAMES = tuple(env.list("AI_API_KEY_ENV_NAMES", default=list(DEFAULT_API_KEY_ENV_NAMES)))
 
 # Celery: https://docs.celeryq.dev/en/stable/userguide/configuration.html
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
