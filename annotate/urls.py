@@ -3,12 +3,13 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from annotate.views import auth, campaigns, labeling
+from annotate.views import campaigns, labeling
 
 app_name = "annotate"
 urlpatterns = [
     path("", campaigns.home, name="home"),
-    path("login/", auth.RateLimitedLoginView.as_view(), name="login"),
+    # Rate limited like every login path: the limiter is in the authentication backend.
+    path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("campaigns/<slug:slug>/", campaigns.campaign_detail, name="campaign-detail"),
     path(

@@ -42,6 +42,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # 429 for a throttled sign-in on any login path (the limiter is in the authentication backend).
+    "annotate.middleware.LoginLimitMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -85,6 +87,18 @@ AUTH_PASSWORD_VALIDATORS = [
 # labeling request instead of two). Sessions signed in under another backend path must sign in again.
 # https://docs.djangoproject.com/en/5.2/topics/auth/customizing/#specifying-authentication-backends
 AUTHENTICATION_BACKENDS = ["annotate.auth_backends.UserAnnotatorBackend"]
+# The sign-in limiter (annotate/services/login_limits.py): per account and client address, a few free
+# attempts, then one attempt per delay (doubling up to LOGIN_BACKOFF_MAX_S); a correct password always
+# signs in once the delay is over, and a browser that signed in before is never slowed by its address.
+LOGIN_FREE_ATTEMPTS = env.int("LOGIN_FREE_ATTEMPTS", default=5)
+LOGIN_FREE_ATTEMPTS_PER_ADDRESS = env.int("LOGIN_FREE_ATTEMPTS_PER_ADDRESS", default=30)
+LOGIN_BACKOFF_BASE_S = env.float("LOGIN_BACKOFF_BASE_S", default=2.0)
+LOGIN_BACKOFF_MAX_S = env.float("LOGIN_BACKOFF_MAX_S", default=60.0)
+LOGIN_WINDOW_S = env.int("LOGIN_WINDOW_S", default=3600)
+# Proxies in front of the app (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is
+# believed for the client's address (core/ratelimit.py). Empty: REMOTE_ADDR is the client. Behind a TLS
+# proxy, list it here, or every client has the proxy's address and shares its limits.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 LOGIN_URL = "annotate:login"
 LOGIN_REDIRECT_URL = "annotate:home"
 LOGOUT_REDIRECT_URL = "annotate:login"
