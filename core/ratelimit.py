@@ -106,8 +106,8 @@ class Backoff:
         until = cache.get(gate_key)
         return max(1.0, float(until or now + delay) - now)
 
-    def failed(self, key: str) -> None:
-        """The attempt failed: once the free attempts are used up, the next one waits from now."""
+    def hold(self, key: str) -> None:
+        """Once the free attempts are used up, make the next one wait from now (after a failure, a new account)."""
         count_key, gate_key = self._keys(key)
         n = int(cache.get(count_key) or 0)
         if n >= self.free:

@@ -106,9 +106,9 @@ def login_attempt_begin(*, request: HttpRequest | None, username: str) -> LoginA
 def login_attempt_failed(*, attempt: LoginAttempt) -> None:
     """A wrong password: the next attempt in the same scopes waits once the free ones are used up."""
     account_policy, address_policy = _policies()
-    account_policy.failed(attempt.account_key)
+    account_policy.hold(attempt.account_key)
     if attempt.address_key is not None:
-        address_policy.failed(attempt.address_key)
+        address_policy.hold(attempt.address_key)
 
 
 def login_attempt_succeeded(*, request: HttpRequest | None, attempt: LoginAttempt, username: str) -> None:

@@ -99,6 +99,13 @@ LOGIN_WINDOW_S = env.int("LOGIN_WINDOW_S", default=3600)
 # believed for the client's address (core/ratelimit.py). Empty: REMOTE_ADDR is the client. Behind a TLS
 # proxy, list it here, or every client has the proxy's address and shares its limits.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# New crowd participants per client address (annotate/services/crowd.py): anyone can make up participant
+# ids, so after this many new ones in the window, one more per delay (doubling up to the maximum).
+# Returning participants are not counted. Raise it for a lab whose participants share one address.
+CROWD_FREE_NEW_WORKERS_PER_ADDRESS = env.int("CROWD_FREE_NEW_WORKERS_PER_ADDRESS", default=20)
+CROWD_NEW_WORKER_WINDOW_S = env.int("CROWD_NEW_WORKER_WINDOW_S", default=3600)
+CROWD_NEW_WORKER_BACKOFF_BASE_S = env.float("CROWD_NEW_WORKER_BACKOFF_BASE_S", default=15.0)
+CROWD_NEW_WORKER_BACKOFF_MAX_S = env.float("CROWD_NEW_WORKER_BACKOFF_MAX_S", default=600.0)
 LOGIN_URL = "annotate:login"
 LOGIN_REDIRECT_URL = "annotate:home"
 LOGOUT_REDIRECT_URL = "annotate:login"
