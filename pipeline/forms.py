@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
 from annotate.models import Campaign, Generator
 from pipeline.generation.diffusers_backend import DTYPES
@@ -93,6 +94,13 @@ class PromptImportForm(forms.Form):
         initial="flag",
         label="Unsafe words",
     )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        limit = settings.PROMPT_IMPORT_MAX_BYTES
+        if upload is not None and upload.size > limit:
+            raise forms.ValidationError(f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes.")
+        return upload
 
 
 class PolishForm(forms.Form):

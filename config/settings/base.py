@@ -39,6 +39,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Refuses oversize bodies by Content-Length before anything reads them (caps below).
+    "core.middleware.RequestBodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -152,8 +154,19 @@ STORAGES = {
 # Image ingestion limits (pipeline of every stored image; see annotate/services/images.py).
 IMAGE_MAX_BYTES = env.int("IMAGE_MAX_BYTES", default=25 * 1024 * 1024)
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
+# Request and upload limits. Django's own: form fields of one request, and the size above which an uploaded
+# file goes to a temporary file instead of memory.
+# https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# Prompt files: bytes and rows (all formats; parquet is checked from its metadata before it is read).
+PROMPT_IMPORT_MAX_BYTES = env.int("PROMPT_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+PROMPT_IMPORT_MAX_ROWS = env.int("PROMPT_IMPORT_MAX_ROWS", default=200_000)
+# Whole request bodies, refused by Content-Length before they are read (core/middleware.py): anonymous
+# visitors only send sign-in forms, workers judgments, staff also prompt files.
+REQUEST_MAX_BODY_ANONYMOUS = env.int("REQUEST_MAX_BODY_ANONYMOUS", default=64 * 1024)
+REQUEST_MAX_BODY_SIGNED_IN = env.int("REQUEST_MAX_BODY_SIGNED_IN", default=1024 * 1024)
+REQUEST_MAX_BODY_STAFF = env.int("REQUEST_MAX_BODY_STAFF", default=PROMPT_IMPORT_MAX_BYTES + 1024 * 1024)
 
 # The environment variables an AI judge or a polish job may name as its API key. A staff user configures
 # judges (name of the key variable, base URL), so any other variable (DATABASE_URL, DJANGO_SECRET_KEY...)
