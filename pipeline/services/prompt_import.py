@@ -203,7 +203,7 @@ def _parse_csv(text: str, errors: list[str], max_rows: int) -> list[PromptRow]:
     if duplicated:
         errors.append(f"line 1: columns appear twice in the header: {', '.join(duplicated)}")
         return []
-    rows = []
+    rows: list[PromptRow] = []
     try:
         for values in reader:
             line = reader.line_num
@@ -231,7 +231,7 @@ def _parse_csv(text: str, errors: list[str], max_rows: int) -> list[PromptRow]:
 
 
 def _parse_jsonl(text: str, errors: list[str], max_rows: int) -> list[PromptRow]:
-    rows = []
+    rows: list[PromptRow] = []
     for line, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
@@ -262,7 +262,7 @@ def _parse_jsonl(text: str, errors: list[str], max_rows: int) -> list[PromptRow]
 
 
 def _parse_txt(text: str, errors: list[str], max_rows: int) -> list[PromptRow]:
-    rows = []
+    rows: list[PromptRow] = []
     for line, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
