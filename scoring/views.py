@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.exceptions import BadRequest
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,6 +27,14 @@ from scoring.report_params import ReportParameters
 from scoring.services.reports import report_job_running, report_job_start
 
 
+def _ids(query: Any, name: str) -> set[int]:
+    values = query.getlist(name)
+    # isascii: "²".isdigit() is true, but int("²") fails.
+    if not all(v.isascii() and v.isdigit() for v in values):
+        raise BadRequest(f"{name} must be annotator ids (numbers).")
+    return {int(v) for v in values}
+
+
 def _parameters(request: HtmxHttpRequest, campaign: Campaign) -> ReportParameters:
     """Report parameters from the query string (the filter form); defaults give the default report."""
     # A POST carries the filter form; a POST with an empty body (an API client) its query string.
@@ -33,11 +42,11 @@ def _parameters(request: HtmxHttpRequest, campaign: Campaign) -> ReportParameter
     extra = Campaign.objects.filter(slug__in=query.getlist("campaign")).exclude(pk=campaign.pk)
     ai_ids: tuple[int, ...] | None = None
     if query.get("filtered"):
-        chosen = {int(v) for v in query.getlist("ai") if v.isdigit()}
+        chosen = _ids(query, "ai")
         available = {a.pk for a in selectors.ai_judges_of(campaigns=[campaign, *extra])}
         # The form lists the judges it showed; a judge it did not show (one of a campaign just added to
         # the filter) is included until someone unticks it.
-        shown = {int(v) for v in query.getlist("ai_shown") if v.isdigit()} or available
+        shown = _ids(query, "ai_shown") or available
         chosen |= available - shown
         # Every judge ticked is the default report (same cache entry as no filter at all).
         ai_ids = None if chosen >= available else tuple(sorted(chosen & available))

@@ -41,6 +41,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Refuses oversize bodies by Content-Length before anything reads them (caps below).
     "core.middleware.RequestBodyLimitMiddleware",
+    # 400 for a NUL byte in any parameter (PostgreSQL text cannot hold one; it would be a 500).
+    "core.middleware.NulParameterMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
