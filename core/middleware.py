@@ -11,7 +11,6 @@ signed-in workers send judgments (REQUEST_MAX_BODY_SIGNED_IN), staff upload prom
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from typing import Any
 
 from django.conf import settings
