@@ -127,6 +127,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media"))
+# How long a signed local media link stays valid (between half of this and all of it; core/media.py).
+MEDIA_URL_MAX_AGE_S = env.int("MEDIA_URL_MAX_AGE_S", default=1800)
 
 # Image storage: local disk by default; an S3-compatible bucket when a bucket name is configured.
 # https://django-storages.readthedocs.io/en/latest/backends/amazon-S3.html
@@ -147,7 +149,9 @@ if AWS_STORAGE_BUCKET_NAME:
         },
     }
 else:
-    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    # Local files behind short-lived signed links (core/media.py): only pages that show an image let a
+    # browser load it.
+    _default_storage = {"BACKEND": "config.storage.SignedFileSystemStorage"}
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
