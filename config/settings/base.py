@@ -1,6 +1,7 @@
 """Settings shared by every environment. Values come from the environment via django-environ."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from kombu import Queue
@@ -9,6 +10,13 @@ from pipeline.mllm.providers.openai_client import DEFAULT_API_KEY_ENV_NAMES
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 # A `.env` file is optional; the process environment always wins over it.
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
@@ -33,6 +41,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so every response gets the header, static files and refusals included.
+    "core.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -152,6 +162,28 @@ else:
     # Local files behind short-lived signed links (core/media.py): only pages that show an image let a
     # browser load it.
     _default_storage = {"BACKEND": "config.storage.SignedFileSystemStorage"}
+# Content-Security-Policy of every response (core/middleware.py): the app loads scripts, styles and fonts
+# from itself only and has no inline script or style. Images may also come from the object store's public
+# address (presigned links). form-action is left out: a crowd worker's completion redirect may end on the
+# platform's site. https://developer.mozilla.org/docs/Web/HTTP/Headers/Content-Security-Policy
+_image_sources = ["'self'", "data:"]
+if AWS_STORAGE_BUCKET_NAME:
+    _store = env("AWS_S3_PUBLIC_ENDPOINT_URL", default="") or env("AWS_S3_ENDPOINT_URL", default="")
+    _image_sources.append(_origin(_store) if _store else "https://*.amazonaws.com")
+_image_sources += env.list("CSP_EXTRA_IMG_SRC", default=[])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        f"img-src {' '.join(_image_sources)}",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
