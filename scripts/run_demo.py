@@ -2,6 +2,11 @@
 
 No eager mode: the worker is a separate process that talks to the web process only through the broker
 and the database, as in production. Ctrl-C stops everything cleanly.
+
+The web server is gunicorn with threaded workers (DEMO_WEB_PROCESSES x DEMO_WEB_THREADS, default 2 x 8),
+not Django's development server, so the demo holds a study's load (bench/embedded_load.py: 50 crowdworkers
+labeling at once); WhiteNoise serves the static files. The embedded Redis is also the web processes'
+shared cache (sign-in and crowd-entry limits).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / ".demo"
+# The embedded broker's files; bench/embedded_load.py points it at a temporary folder.
+STATE = Path(os.environ.get("DEMO_STATE_DIR", ROOT / ".demo"))
 
 
 def main() -> int:
@@ -29,6 +35,7 @@ def main() -> int:
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     env["CELERY_BROKER_URL"] = f"redis+socket://{socket_path}"
     env["CELERY_RESULT_BACKEND"] = f"redis+socket://{socket_path}"
+    env.setdefault("DJANGO_CACHE_REDIS_URL", f"unix://{socket_path}?db=1")
     python = sys.executable
     children: list[subprocess.Popen[bytes]] = []
 
@@ -77,11 +84,20 @@ def main() -> int:
         )
     )
     run("seed_demo")
+    # WhiteNoise serves the collected files (and finds them itself while DEBUG is on).
+    run("collectstatic", "--noinput", "-v", "0")
+    # gunicorn's threaded workers: requests are served in parallel (SQLite serialises only the short write
+    # transactions). https://docs.gunicorn.org/en/stable/settings.html#worker-class
+    processes = os.environ.get("DEMO_WEB_PROCESSES", "2")
+    threads = os.environ.get("DEMO_WEB_THREADS", "8")
     children.append(
         subprocess.Popen(
-            [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"], cwd=ROOT, env=env
+            [python, "-m", "gunicorn", "config.wsgi", "--bind", f"{host}:{port}", "--workers", processes,
+             "--worker-class", "gthread", "--threads", threads, "--timeout", "60", "--access-logfile", "-"],
+            cwd=ROOT,
+            env=env,
         )
-    )
+    )  # fmt: skip
     print(f"\nVisionPrefer Studio demo is running at http://{host}:{port}/  (Ctrl-C stops it)\n", flush=True)
     while True:
         for child in children:
