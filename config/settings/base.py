@@ -90,7 +90,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # - a busy timeout: a writer waits up to 30 s for the write lock instead of failing at once;
     # - BEGIN IMMEDIATE for every transaction: a transaction takes the write lock when it starts. With
     #   SQLite's default (deferred), two transactions that read and then write deadlock, and SQLite fails
-    #   one of them at once with "database is locked" whatever the busy timeout (81% of requests at 50
+    #   one of them at once with "database is locked" whatever the busy timeout (47% of requests failed at 50
     #   workers). Transactions are short, so serialising them costs little.
     # https://docs.djangoproject.com/en/5.2/ref/databases/#database-is-locked-errors
     DATABASES["default"].setdefault("OPTIONS", {}).update(
