@@ -18,7 +18,7 @@ USERNAME = re.compile(r"^[\w.@+-]{1,150}$")
 FIELDSETS: list[tuple[str, list[str]]] = [
     ("Campaign", ["name", "status", "access", "guidelines"]),
     ("Labeling", ["humans_per_pair", "allow_tie", "rationale_required", "human_scores", "score_min", "score_max"]),
-    ("Crowd", ["reservation_minutes", "worker_quota", "completion_code", "completion_url"]),
+    ("Crowd", ["reservation_minutes", "worker_quota", "min_labeled_pairs", "completion_code", "completion_url"]),
     (
         "Quality control",
         [
@@ -77,6 +77,7 @@ class CampaignForm(forms.ModelForm):
             "score_max": "to",
             "reservation_minutes": "Reservation (minutes)",
             "worker_quota": "Quota (pairs per worker)",
+            "min_labeled_pairs": "Labeled pairs for the completion code",
             "min_seconds_per_pair": "Too fast below (seconds per pair)",
             "flag_too_fast_share": "Flag when the too-fast share exceeds",
             "min_submissions_for_flag": "Submissions before the speed check",
@@ -89,6 +90,7 @@ class CampaignForm(forms.ModelForm):
         help_texts = {
             "guidelines": "Markdown: **bold**, lists, headings, links. Shown to workers under Guidelines (G).",
             "worker_quota": "Empty: no quota.",
+            "min_labeled_pairs": "Skips never count. Empty: the quota, or 1.",
             "completion_url": "Workers who finish are sent here (e.g. Prolific's completion link).",
             "gold_rate": "Share of served pairs that are gold pairs (0 to 1).",
             "min_gold_for_status": "Gold pairs a worker must answer before the thresholds below apply.",

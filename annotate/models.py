@@ -148,6 +148,14 @@ class Campaign(models.Model):
     reservation_minutes = models.PositiveSmallIntegerField(default=10)
     min_seconds_per_pair = models.FloatField(default=3.0, help_text="Faster submissions are flagged.")
     worker_quota = models.PositiveIntegerField(null=True, blank=True, help_text="Pairs per worker (crowd).")
+    min_labeled_pairs = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Labeled pairs a worker needs for the completion code (skips never count); empty: the worker "
+            "quota, or 1. Fewer earn it only when no pair is left for them."
+        ),
+    )
     flag_gold_accuracy_below = models.FloatField(default=0.6)
     block_gold_accuracy_below = models.FloatField(default=0.4)
     min_gold_for_status = models.PositiveSmallIntegerField(default=5)

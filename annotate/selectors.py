@@ -208,6 +208,12 @@ def campaign_warnings(*, campaign: Campaign) -> list[str]:
             f"The quota is {quota} pairs but the campaign has only {n_regular + n_gold}: workers finish "
             "before reaching it."
         )
+    if quota is not None and campaign.min_labeled_pairs is not None and campaign.min_labeled_pairs > quota:
+        warnings.append(
+            f"The completion code needs {campaign.min_labeled_pairs} labeled pairs but the quota stops a "
+            f"worker at {quota}: workers earn the code only when no pair is left for them. Lower it to "
+            f"{quota} or less."
+        )
     if campaign.completion_url and campaign.completion_code:
         warnings.append(
             "Both a completion URL and a completion code are set: workers are sent to the URL and never "

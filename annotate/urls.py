@@ -4,12 +4,13 @@ members, the data (pairs, judgments, workers), crowd entry and labeling."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from annotate.views import auth, campaign_settings, campaigns, data, labeling, members, prompts
+from annotate.views import campaign_settings, campaigns, data, labeling, members, prompts
 
 app_name = "annotate"
 urlpatterns = [
     path("", campaigns.home, name="home"),
-    path("login/", auth.RateLimitedLoginView.as_view(), name="login"),
+    # Rate limited like every login path: the limiter is in the authentication backend.
+    path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("invite/<uidb64>/<token>/", members.invite_accept, name="invite-accept"),
     # Before campaigns/<slug>/, which would read "new" as a slug (campaign_save never makes that slug).

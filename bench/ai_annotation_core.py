@@ -118,7 +118,12 @@ def main() -> None:
         base_url = server.base_url
     try:
         judge = OpenAICompatibleJudge(
-            OpenAIJudgeConfig(model="loopback-judge", base_url=base_url, api_key_env="LOOPBACK_BENCH_KEY")
+            OpenAIJudgeConfig(
+                model="loopback-judge",
+                base_url=base_url,
+                api_key_env="LOOPBACK_BENCH_KEY",
+                api_key_env_allowed=("LOOPBACK_BENCH_KEY",),
+            )
         )
         # Warm-up: imports, connection pool, first-call costs are not what we measure.
         list(

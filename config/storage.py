@@ -1,4 +1,8 @@
-"""S3-compatible image storage whose browser URLs may use another address than the app's own.
+"""Image storages: local files behind signed links, and S3-compatible storage whose browser URLs may use
+another address than the app's own.
+
+Local media (demo, tests, single-box installs): `SignedFileSystemStorage` adds an expiry and a signature
+to every URL, checked by core.media.media_serve (why: see core/media.py).
 
 In docker-compose the app reaches MinIO as ``http://minio:9000``, a name only containers can resolve;
 browsers load images from the address the store is published on (``http://localhost:9000``). A presigned
@@ -12,8 +16,20 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from django.core.files.storage import FileSystemStorage
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
+
+from core.media import media_link_query
+
+
+class SignedFileSystemStorage(FileSystemStorage):
+    """FileSystemStorage whose URLs are short-lived signed links (served by core.media.media_serve)."""
+
+    def url(self, name: str | None) -> str:
+        """The file's URL with its expiry and signature."""
+        base = super().url(name)
+        return f"{base}?{media_link_query(str(name).replace(chr(92), '/'))}"
 
 
 class PublicEndpointS3Storage(S3Storage):

@@ -2,9 +2,9 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth.decorators import login_required
 from django.urls import URLPattern, URLResolver, include, path, re_path
-from django.views.static import serve
+
+from core.media import media_serve
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("annotate.urls")),
@@ -15,8 +15,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
 ]
 _storage_backend: str = settings.STORAGES["default"]["BACKEND"]  # type: ignore[index]
 if _storage_backend.endswith("FileSystemStorage"):
-    # Local media (demo, tests, single-box installs), for signed-in users only; with an object store
-    # the storage backend hands out (signed) bucket URLs instead.
+    # Local media (demo, tests, single-box installs): signed, short-lived links for signed-in users only
+    # (core/media.py); with an object store the storage backend hands out presigned bucket URLs instead.
     urlpatterns += [
-        re_path(r"^media/(?P<path>.*)$", login_required(serve), {"document_root": settings.MEDIA_ROOT}),
+        re_path(r"^media/(?P<path>.*)$", media_serve, {"document_root": settings.MEDIA_ROOT}),
     ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 
 from annotate.models import Campaign, Generator
 from pipeline.generation.diffusers_backend import DTYPES
-from pipeline.models import SECRET_OPTION_NAMES, AIJudgeConfig, validate_env_var_name
+from pipeline.models import SECRET_OPTION_NAMES, AIJudgeConfig, api_key_env_allowed, validate_api_key_env
 from pipeline.services.annotation import EXECUTIONS
 from pipeline.services.annotation_calls import SELECTIONS
 from pipeline.services.generation import PAIR_STRATEGIES
@@ -94,6 +95,13 @@ class PromptImportForm(forms.Form):
         label="Unsafe words",
     )
 
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        limit = settings.PROMPT_IMPORT_MAX_BYTES
+        if upload is not None and upload.size > limit:
+            raise forms.ValidationError(f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes.")
+        return upload
+
 
 class PolishForm(forms.Form):
     campaign = forms.ModelChoiceField(Campaign.objects.all())
@@ -107,7 +115,7 @@ class PolishForm(forms.Form):
     model = forms.CharField(required=False)
     api_key_env = forms.CharField(
         required=False,
-        validators=[validate_env_var_name],
+        validators=[validate_api_key_env],
         label="API key variable",
         help_text="The name of the environment variable, not the key.",
     )
@@ -138,9 +146,7 @@ class AnnotateForm(forms.Form):
 
 def allowed_key_variables() -> list[str]:
     """Environment variables an AI judge may take its key from (the AI_API_KEY_ENV_NAMES setting)."""
-    from django.conf import settings
-
-    return list(getattr(settings, "AI_API_KEY_ENV_NAMES", ["OPENAI_API_KEY"]))
+    return list(api_key_env_allowed())
 
 
 class JudgeForm(forms.ModelForm):
@@ -230,10 +236,8 @@ class JudgeForm(forms.ModelForm):
 
     def clean_api_key_env(self) -> str:
         value = self.cleaned_data.get("api_key_env") or ""
-        if value and value not in allowed_key_variables():
-            raise forms.ValidationError(
-                f"{value} is not in the allowed list ({', '.join(allowed_key_variables())})."
-            )
+        if value:
+            validate_api_key_env(value)  # the one check (pipeline.mllm.providers.openai_client)
         return value
 
     def clean_options(self) -> dict[str, Any]:

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from pipeline.mllm.providers.openai_client import ENV_VAR_NAME_MESSAGE, ENV_VAR_NAME_RE
+from pipeline.mllm.providers.openai_client import key_variable_check
 
-#: The judge's key-variable field accepts variable names only (the one check: pipeline.mllm.providers).
-validate_env_var_name = RegexValidator(ENV_VAR_NAME_RE, message=ENV_VAR_NAME_MESSAGE)
+
+def api_key_env_allowed() -> tuple[str, ...]:
+    """The environment variables the operator declared as model API keys (setting AI_API_KEY_ENV_NAMES)."""
+    return tuple(settings.AI_API_KEY_ENV_NAMES)
+
+
+def validate_api_key_env(value: str) -> None:
+    """Field validator: a declared API key variable's name (the one check lives in pipeline.mllm.providers)."""
+    try:
+        key_variable_check(value, allowed_names=api_key_env_allowed())
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="invalid") from None
+
 
 #: Option names that would put a secret into the database; keys come only from the named variable.
 SECRET_OPTION_NAMES = frozenset(
@@ -39,8 +50,11 @@ class AIJudgeConfig(models.Model):
     api_key_env = models.CharField(
         max_length=100,
         blank=True,
-        validators=[validate_env_var_name],
-        help_text="Name of the environment variable that holds the API key (e.g. OPENAI_API_KEY), never the key.",
+        validators=[validate_api_key_env],
+        help_text=(
+            "Name of the environment variable that holds the API key (e.g. OPENAI_API_KEY), never the key; "
+            "one of the variables the operator declared in AI_API_KEY_ENV_NAMES."
+        ),
     )
     template_version = models.CharField(max_length=32, default="vp-pair-v1")
     temperature = models.FloatField(default=0.0)

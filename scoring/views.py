@@ -1,14 +1,20 @@
-"""Agreement report pages: the cached report with charts, a refresh job with live progress, and JSON."""
+"""Agreement report pages: the cached report with charts, a refresh job with live progress, and JSON.
+
+Only POSTs start a report job (the page's Refresh button, or POST report.json); GETs read the cache. Every
+link a report page makes (aspect tabs, JSON, progress polling) carries the page's exact filters, so it
+shows the same report as the page.
+"""
 
 from __future__ import annotations
 
 from typing import Any, cast
 from urllib.parse import urlencode
 
+from django.core.exceptions import BadRequest
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate.models import Campaign
 from core.http import HtmxHttpRequest
@@ -26,17 +32,26 @@ from scoring.report_params import (
 from scoring.services.reports import REPORT_SCHEMA_VERSION, report_job_running, report_job_start
 
 
+def _ids(query: Any, name: str) -> set[int]:
+    values = query.getlist(name)
+    # isascii: "²".isdigit() is true, but int("²") fails.
+    if not all(v.isascii() and v.isdigit() for v in values):
+        raise BadRequest(f"{name} must be annotator ids (numbers).")
+    return {int(v) for v in values}
+
+
 def _parameters(request: HtmxHttpRequest, campaign: Campaign) -> ReportParameters:
     """Report parameters from the query string (the filter form); defaults give the default report."""
-    query = request.GET if request.method == "GET" else request.POST
+    # A POST carries the filter form; a POST with an empty body (an API client) its query string.
+    query = request.POST if request.method == "POST" and request.POST else request.GET
     extra = Campaign.objects.filter(slug__in=query.getlist("campaign")).exclude(pk=campaign.pk)
     ai_ids: tuple[int, ...] | None = None
     if query.get("filtered"):
-        chosen = {int(v) for v in query.getlist("ai") if v.isdigit()}
+        chosen = _ids(query, "ai")
         available = {a.pk for a in selectors.ai_judges_of(campaigns=[campaign, *extra])}
         # The form lists the judges it showed; a judge it did not show (one of a campaign just added to
         # the filter) is included until someone unticks it.
-        shown = {int(v) for v in query.getlist("ai_shown") if v.isdigit()} or available
+        shown = _ids(query, "ai_shown") or available
         chosen |= available - shown
         # Every judge ticked is the default report (same cache entry as no filter at all).
         ai_ids = None if chosen >= available else tuple(sorted(chosen & available))
@@ -54,7 +69,12 @@ def _parameters(request: HtmxHttpRequest, campaign: Campaign) -> ReportParameter
 
 
 def _query(params: ReportParameters, campaign: Campaign) -> str:
-    pairs: list[tuple[str, Any]] = [("filtered", "1")]
+    """The query string that gives back exactly `params` (for tabs, the JSON link and polling)."""
+    pairs: list[tuple[str, Any]] = []
+    # "filtered" makes the unticked judges count: only a judge selection needs it. Without a selection it
+    # would read as "no judge ticked" and drop every AI judge from the report.
+    if params.ai_judge_ids is not None:
+        pairs.append(("filtered", "1"))
     if params.include_flagged:
         pairs.append(("include_flagged", "1"))
     if params.include_blocked:
@@ -274,19 +294,7 @@ def report_progress(request: HtmxHttpRequest, slug: str, job_id: int) -> HttpRes
     return response
 
 
-@require_GET
-def report_json(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    """The cached report as JSON (schema: docs/report-schema.md); 202 and a job id while none is cached."""
-    if not request.user.is_authenticated:
-        return JsonResponse({"error": "authentication required"}, status=401)
-    if not is_admin(request.user):
-        return JsonResponse({"error": "admins only"}, status=403)
-    campaign = get_object_or_404(Campaign, slug=slug)
-    params = _parameters(request, campaign)
-    cached = _cached(campaign, params)
-    if cached is not None and not request.GET.get("refresh"):
-        return JsonResponse(cached.data, json_dumps_params={"ensure_ascii": False})
-    job = report_job_start(campaign=campaign, params=params, user=request.user)
+def _job_answer(request: HtmxHttpRequest, job: Job) -> JsonResponse:
     return JsonResponse(
         {
             "status": job.status,
@@ -295,4 +303,45 @@ def report_json(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             "retry_after_s": 2,
         },
         status=202,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def report_json(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """The cached report as JSON (schema: docs/report-schema.md); POST starts (or joins) the job computing it.
+
+    GET: 200 with the report; 202 with the job while one computes it; 404 with how to start one. A GET
+    never changes anything (`refresh=1` on a GET is refused with 400).
+    """
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "authentication required"}, status=401)
+    if not is_admin(request.user):
+        return JsonResponse({"error": "admins only"}, status=403)
+    campaign = get_object_or_404(Campaign, slug=slug)
+    params = _parameters(request, campaign)
+    refresh = {
+        "method": "POST",
+        "url": request.build_absolute_uri(
+            f"{reverse('scoring:report-json', args=[campaign.slug])}?{_query(params, campaign)}"
+        ),
+    }
+    if request.method == "POST":
+        return _job_answer(request, report_job_start(campaign=campaign, params=params, user=request.user))
+    if request.GET.get("refresh"):
+        return JsonResponse(
+            {"error": "a GET never starts a report job: POST to refresh.url instead", "refresh": refresh},
+            status=400,
+        )
+    cached = _cached(campaign, params)
+    if cached is not None:
+        return JsonResponse(cached.data, json_dumps_params={"ensure_ascii": False})
+    running = report_job_running(campaign=campaign, params=params)
+    if running is not None:
+        return _job_answer(request, running)
+    return JsonResponse(
+        {
+            "error": "no report is cached for these parameters; POST to refresh.url to compute one",
+            "refresh": refresh,
+        },
+        status=404,
     )

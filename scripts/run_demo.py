@@ -4,6 +4,11 @@ No eager mode: the worker is a separate process that talks to the web process on
 and the database, as in production. Beat sends the job sweeper (stale leases, the outbox; README "Jobs").
 A worker or beat that exits is started again (after a short, growing pause if it keeps dying), as the
 compose file's restart policy does; only the web server exiting, or Ctrl-C, stops the demo.
+
+The web server is gunicorn with threaded workers (DEMO_WEB_PROCESSES x DEMO_WEB_THREADS, default 2 x 8),
+not Django's development server, so the demo holds a study's load (bench/embedded_load.py: 50 crowdworkers
+labeling at once); WhiteNoise serves the static files. The embedded Redis is also the web processes'
+shared cache (sign-in and crowd-entry limits).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / ".demo"
+# The embedded broker's files; bench/embedded_load.py points it at a temporary folder.
+STATE = Path(os.environ.get("DEMO_STATE_DIR", ROOT / ".demo"))
 DEMO_SLUG = "demo-shapes-and-colours"  # slugify(pipeline.services.demo.DEMO_CAMPAIGN)
 
 
@@ -117,6 +123,7 @@ def main() -> int:
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     env["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{broker_port}/0"
     env["CELERY_RESULT_BACKEND"] = f"redis://127.0.0.1:{broker_port}/0"
+    env.setdefault("DJANGO_CACHE_REDIS_URL", f"redis://127.0.0.1:{broker_port}/1")
     python = sys.executable
     supervisor = Supervisor(env=env)
 
@@ -146,7 +153,16 @@ def main() -> int:
     # before the server says it is ready: the report page has human and AI figures on first opening.
     run("seed_demo", "--wait")
     run("agreement_report", DEMO_SLUG)
-    web = [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"]
+    # WhiteNoise serves the collected files (and finds them itself while DEBUG is on).
+    run("collectstatic", "--noinput", "-v", "0")
+    # gunicorn's threaded workers: requests are served in parallel (SQLite serialises only the short write
+    # transactions). https://docs.gunicorn.org/en/stable/settings.html#worker-class
+    processes = os.environ.get("DEMO_WEB_PROCESSES", "2")
+    threads = os.environ.get("DEMO_WEB_THREADS", "8")
+    web = [
+        python, "-m", "gunicorn", "config.wsgi", "--bind", f"{host}:{port}", "--workers", processes,
+        "--worker-class", "gthread", "--threads", threads, "--timeout", "60", "--access-logfile", "-",
+    ]  # fmt: skip
     supervisor.start(Child("web server", web, restart=False))
     print(f"\nVisionPrefer Studio demo is running at http://{host}:{port}/  (Ctrl-C stops it)\n", flush=True)
     while supervisor.check():

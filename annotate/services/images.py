@@ -2,6 +2,11 @@
 
 Accepts PNG, JPEG and WebP only, verified by decoding with Pillow. Rejects empty, oversize, truncated,
 mislabeled and decompression-bomb files with a clear message; stores identical bytes once.
+
+Bytes after the image's end (a PNG followed by an HTML page or a zip archive: a polyglot file) are
+rejected rather than cut off or re-encoded: the stored bytes are exactly what was uploaded and hashed, so
+a clear error is better than a silently different file. The end is found by walking the format's own
+structure (PNG chunks up to IEND, JPEG segments and entropy-coded scans up to EOI, the RIFF size of WebP).
 """
 
 from __future__ import annotations
@@ -56,6 +61,64 @@ def _sniff_format(data: bytes) -> str | None:
     return None
 
 
+def _png_end(data: bytes) -> int | None:
+    offset = 8
+    while offset + 12 <= len(data):
+        length = int.from_bytes(data[offset : offset + 4], "big")
+        kind = data[offset + 4 : offset + 8]
+        offset += 12 + length  # length, type, data, CRC
+        if kind == b"IEND":
+            return offset if offset <= len(data) else None
+    return None
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    offset, size = 2, len(data)  # after SOI
+    while offset + 1 < size:
+        if data[offset] != 0xFF:
+            return None
+        while offset + 1 < size and data[offset + 1] == 0xFF:  # fill bytes before a marker
+            offset += 1
+        if offset + 1 >= size:
+            return None
+        marker = data[offset + 1]
+        if marker == 0xD9:  # EOI
+            return offset + 2
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            offset += 2
+            continue
+        if offset + 4 > size:
+            return None
+        offset += 2 + int.from_bytes(data[offset + 2 : offset + 4], "big")
+        if marker == 0xDA:  # start of scan: entropy-coded data up to the next marker
+            while True:
+                offset = data.find(b"\xff", offset)
+                if offset < 0 or offset + 1 >= size:
+                    return None
+                following = data[offset + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                    offset += 1 if following == 0xFF else 2  # stuffed byte, restart marker, fill
+                    continue
+                break
+    return None
+
+
+def _webp_end(data: bytes) -> int | None:
+    if len(data) < 12:
+        return None
+    size = int.from_bytes(data[4:8], "little")
+    return 8 + size + (size & 1)
+
+
+def _image_end(data: bytes, image_format: str) -> int | None:
+    """Offset just past the image's last byte by its format's structure; None if no end is found."""
+    if image_format == "PNG":
+        return _png_end(data)
+    if image_format == "JPEG":
+        return _jpeg_end(data)
+    return _webp_end(data)
+
+
 def image_check(*, data: bytes, filename: str = "") -> CheckedImage:
     """Validate image bytes without storing them; raise ImageRejected with a clear reason."""
     label = f"{filename!r}" if filename else "the file"
@@ -100,6 +163,14 @@ def image_check(*, data: bytes, filename: str = "") -> CheckedImage:
         raise ImageRejected(f"{label} is a damaged or truncated {sniffed} file: {exc}") from exc
     if width < 1 or height < 1:
         raise ImageRejected(f"{label} has no pixels.")
+    end = _image_end(data, sniffed)
+    if end is None or end > len(data):
+        raise ImageRejected(f"{label} is a damaged {sniffed} file: its end marker is missing.")
+    if end < len(data):
+        raise ImageRejected(
+            f"{label} has {len(data) - end:,} bytes after the end of the {sniffed} image (another file "
+            "appended to it, such as HTML or a zip archive); export the image again without them."
+        )
     return CheckedImage(
         data=data, sha256=hashlib.sha256(data).hexdigest(), format=sniffed, width=width, height=height
     )

@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate.models import Annotator, Aspect, Campaign, CampaignWorker
 from annotate.selectors import campaign_for_labeling, worker_progress
@@ -28,6 +28,7 @@ from annotate.services.assignments import (
 )
 from annotate.services.campaigns import human_annotator_for
 from annotate.services.crowd import (
+    CrowdEntryLimited,
     CrowdIdInvalid,
     CrowdPreview,
     crowd_identity_parse,
@@ -38,6 +39,7 @@ from annotate.services.judgments import JudgmentInvalid, Scores, judgment_submit
 from annotate.services.members import NotAMember, campaign_worker_for_labeling
 from core.http import HtmxHttpRequest
 from core.permissions import is_admin
+from core.ratelimit import client_address
 
 PANE = "annotate/label.html#pane"
 
@@ -56,9 +58,18 @@ def _labeling_campaign(slug: str) -> tuple[Campaign, list[Aspect]]:
     return found
 
 
-@require_GET
+def _is_crowd_account(user: Any) -> bool:
+    annotator = getattr(user, "annotator", None)
+    return annotator is not None and bool(annotator.platform) and not user.is_staff
+
+
+@require_http_methods(["GET", "POST"])
 def crowd_start(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    """Entry link for crowd platforms: validate the participant id, sign the worker in, start labeling."""
+    """Entry link for crowd platforms: validate the participant id, sign the worker in, start labeling.
+
+    Someone signed in with an account of their own (an admin trying the link) is asked first: going on
+    signs them out. Only a POST of that page's form switches; the ids stay in the query string.
+    """
     campaign = _open_campaign(slug)
     try:
         identity = crowd_identity_parse(query=request.GET)
@@ -86,7 +97,32 @@ def crowd_start(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         return render(request, "annotate/crowd_message.html", context, status=403)
     if campaign.status != Campaign.Status.ACTIVE:
         return _closed(request, campaign)
-    user, _link = crowd_worker_enter(campaign=campaign, identity=identity)
+    signed_in = request.user if request.user.is_authenticated else None
+    confirmed = request.method == "POST" and request.POST.get("switch") == "1"
+    same_participant = (
+        signed_in is not None
+        and getattr(getattr(signed_in, "annotator", None), "external_id", None) == identity.external_id
+    )
+    if signed_in is not None and not same_participant and not _is_crowd_account(signed_in) and not confirmed:
+        context = {"campaign": campaign, "identity": identity, "signed_in": signed_in}
+        return render(request, "annotate/crowd_switch.html", context)
+    if request.method == "POST" and not confirmed:
+        return redirect("annotate:home")
+    try:
+        user, _link = crowd_worker_enter(
+            campaign=campaign, identity=identity, address=client_address(request)
+        )
+    except CrowdEntryLimited as limited:
+        context = {
+            "campaign": campaign,
+            "title": "Please try again shortly",
+            "message": "Many new participants joined from your network just now. Please open the link "
+            f"again in {max(1, round(limited.retry_after_s))} seconds.",
+            "error": True,
+        }
+        response = render(request, "annotate/crowd_message.html", context, status=429)
+        response["Retry-After"] = str(max(1, round(limited.retry_after_s)))
+        return response
     if request.user.is_authenticated and request.user.pk != user.pk:
         logout(request)  # a shared browser: never label under someone else's account
     if not request.user.is_authenticated:
@@ -316,6 +352,7 @@ def label_done(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "earned": done.earned,
         "blocked": done.blocked,
         "quota_reached": done.quota_reached,
+        "labeled_needed": done.labeled_needed,
         "progress": worker_progress(campaign=campaign, link=done.link),
     }
     return render(request, "annotate/label_done.html", context)

@@ -1,12 +1,22 @@
 """Settings shared by every environment. Values come from the environment via django-environ."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from kombu import Queue
 
+from pipeline.mllm.providers.openai_client import DEFAULT_API_KEY_ENV_NAMES
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 # A `.env` file is optional; the process environment always wins over it.
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
@@ -31,15 +41,23 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so every response gets the header, static files and refusals included.
+    "core.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Refuses oversize bodies by Content-Length before anything reads them (caps below).
+    "core.middleware.RequestBodyLimitMiddleware",
+    # 400 for a NUL byte in any parameter (PostgreSQL text cannot hold one; it would be a 500).
+    "core.middleware.NulParameterMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # 429 for a throttled sign-in on any login path (the limiter is in the authentication backend).
+    "annotate.middleware.LoginLimitMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -67,9 +85,20 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL and a busy timeout let the web process and the worker process share one SQLite file.
+    # The embedded default under a study's load (bench/embedded_load.py: 50 workers, 0 errors):
+    # - WAL: readers never wait for the writer, and the web and worker processes share the file;
+    # - a busy timeout: a writer waits up to 30 s for the write lock instead of failing at once;
+    # - BEGIN IMMEDIATE for every transaction: a transaction takes the write lock when it starts. With
+    #   SQLite's default (deferred), two transactions that read and then write deadlock, and SQLite fails
+    #   one of them at once with "database is locked" whatever the busy timeout (47% of requests failed at 50
+    #   workers). Transactions are short, so serialising them costs little.
+    # https://docs.djangoproject.com/en/5.2/ref/databases/#database-is-locked-errors
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -83,6 +112,25 @@ AUTH_PASSWORD_VALIDATORS = [
 # labeling request instead of two). Sessions signed in under another backend path must sign in again.
 # https://docs.djangoproject.com/en/5.2/topics/auth/customizing/#specifying-authentication-backends
 AUTHENTICATION_BACKENDS = ["annotate.auth_backends.UserAnnotatorBackend"]
+# The sign-in limiter (annotate/services/login_limits.py): per account and client address, a few free
+# attempts, then one attempt per delay (doubling up to LOGIN_BACKOFF_MAX_S); a correct password always
+# signs in once the delay is over, and a browser that signed in before is never slowed by its address.
+LOGIN_FREE_ATTEMPTS = env.int("LOGIN_FREE_ATTEMPTS", default=5)
+LOGIN_FREE_ATTEMPTS_PER_ADDRESS = env.int("LOGIN_FREE_ATTEMPTS_PER_ADDRESS", default=30)
+LOGIN_BACKOFF_BASE_S = env.float("LOGIN_BACKOFF_BASE_S", default=2.0)
+LOGIN_BACKOFF_MAX_S = env.float("LOGIN_BACKOFF_MAX_S", default=60.0)
+LOGIN_WINDOW_S = env.int("LOGIN_WINDOW_S", default=3600)
+# Proxies in front of the app (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is
+# believed for the client's address (core/ratelimit.py). Empty: REMOTE_ADDR is the client. Behind a TLS
+# proxy, list it here, or every client has the proxy's address and shares its limits.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# New crowd participants per client address (annotate/services/crowd.py): anyone can make up participant
+# ids, so after this many new ones in the window, one more per delay (doubling up to the maximum).
+# Returning participants are not counted. Raise it for a lab whose participants share one address.
+CROWD_FREE_NEW_WORKERS_PER_ADDRESS = env.int("CROWD_FREE_NEW_WORKERS_PER_ADDRESS", default=20)
+CROWD_NEW_WORKER_WINDOW_S = env.int("CROWD_NEW_WORKER_WINDOW_S", default=3600)
+CROWD_NEW_WORKER_BACKOFF_BASE_S = env.float("CROWD_NEW_WORKER_BACKOFF_BASE_S", default=15.0)
+CROWD_NEW_WORKER_BACKOFF_MAX_S = env.float("CROWD_NEW_WORKER_BACKOFF_MAX_S", default=600.0)
 LOGIN_URL = "annotate:login"
 LOGIN_REDIRECT_URL = "annotate:home"
 LOGOUT_REDIRECT_URL = "annotate:login"
@@ -100,6 +148,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media"))
+# How long a signed local media link stays valid (between half of this and all of it; core/media.py).
+MEDIA_URL_MAX_AGE_S = env.int("MEDIA_URL_MAX_AGE_S", default=1800)
 
 # Image storage: local disk by default; an S3-compatible bucket when a bucket name is configured.
 # https://django-storages.readthedocs.io/en/latest/backends/amazon-S3.html
@@ -120,7 +170,31 @@ if AWS_STORAGE_BUCKET_NAME:
         },
     }
 else:
-    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    # Local files behind short-lived signed links (core/media.py): only pages that show an image let a
+    # browser load it.
+    _default_storage = {"BACKEND": "config.storage.SignedFileSystemStorage"}
+# Content-Security-Policy of every response (core/middleware.py): the app loads scripts, styles and fonts
+# from itself only and has no inline script or style. Images may also come from the object store's public
+# address (presigned links). form-action is left out: a crowd worker's completion redirect may end on the
+# platform's site. https://developer.mozilla.org/docs/Web/HTTP/Headers/Content-Security-Policy
+_image_sources = ["'self'", "data:"]
+if AWS_STORAGE_BUCKET_NAME:
+    _store = env("AWS_S3_PUBLIC_ENDPOINT_URL", default="") or env("AWS_S3_ENDPOINT_URL", default="")
+    _image_sources.append(_origin(_store) if _store else "https://*.amazonaws.com")
+_image_sources += env.list("CSP_EXTRA_IMG_SRC", default=[])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        f"img-src {' '.join(_image_sources)}",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -129,8 +203,25 @@ STORAGES = {
 # Image ingestion limits (pipeline of every stored image; see annotate/services/images.py).
 IMAGE_MAX_BYTES = env.int("IMAGE_MAX_BYTES", default=25 * 1024 * 1024)
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
+# Request and upload limits. Django's own: form fields of one request, and the size above which an uploaded
+# file goes to a temporary file instead of memory.
+# https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# Prompt files: bytes and rows (all formats; parquet is checked from its metadata before it is read).
+PROMPT_IMPORT_MAX_BYTES = env.int("PROMPT_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+PROMPT_IMPORT_MAX_ROWS = env.int("PROMPT_IMPORT_MAX_ROWS", default=200_000)
+# Whole request bodies, refused by Content-Length before they are read (core/middleware.py): anonymous
+# visitors only send sign-in forms, workers judgments, staff also prompt files.
+REQUEST_MAX_BODY_ANONYMOUS = env.int("REQUEST_MAX_BODY_ANONYMOUS", default=64 * 1024)
+REQUEST_MAX_BODY_SIGNED_IN = env.int("REQUEST_MAX_BODY_SIGNED_IN", default=1024 * 1024)
+REQUEST_MAX_BODY_STAFF = env.int("REQUEST_MAX_BODY_STAFF", default=PROMPT_IMPORT_MAX_BYTES + 1024 * 1024)
+
+# The environment variables an AI judge or a polish job may name as its API key. A staff user configures
+# judges (name of the key variable, base URL), so any other variable (DATABASE_URL, DJANGO_SECRET_KEY...)
+# could otherwise be sent as a Bearer token to a server of their choice. Comma-separated; default: the
+# usual provider variables (pipeline/mllm/providers/openai_client.py, DEFAULT_API_KEY_ENV_NAMES).
+AI_API_KEY_ENV_NAMES = tuple(env.list("AI_API_KEY_ENV_NAMES", default=list(DEFAULT_API_KEY_ENV_NAMES)))
 
 # Celery: https://docs.celeryq.dev/en/stable/userguide/configuration.html
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")

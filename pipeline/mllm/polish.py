@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pipeline.mllm.providers.openai_client import openai_client
+from pipeline.mllm.providers.openai_client import DEFAULT_API_KEY_ENV_NAMES, openai_client
 
 MAX_POLISHED_CHARS = 2000
 SYSTEM_PROMPT = (
@@ -37,6 +37,8 @@ class PolishConfig:
     model: str
     base_url: str = ""
     api_key_env: str = ""
+    #: Variables declared as model API keys; `api_key_env` must be one of them.
+    api_key_env_allowed: tuple[str, ...] = DEFAULT_API_KEY_ENV_NAMES
     temperature: float = 0.0
     timeout_s: float = 60.0
     max_attempts: int = 4
@@ -89,6 +91,7 @@ class PromptPolisher:
         self.client = openai_client(
             base_url=config.base_url,
             api_key_env=config.api_key_env,
+            api_key_env_allowed=config.api_key_env_allowed,
             timeout_s=config.timeout_s,
             max_retries=max(0, config.max_attempts - 1),
             purpose="the LLM's API key",

@@ -41,6 +41,7 @@ def batch_run(
         openai_client(
             base_url=config.base_url,
             api_key_env=config.api_key_env,
+            api_key_env_allowed=config.api_key_env_allowed,
             timeout_s=config.timeout_s,
             max_retries=3,
             purpose="the judge's API key",

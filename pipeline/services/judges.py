@@ -9,7 +9,7 @@ from pipeline.mllm import DEFAULT_TEMPLATE_VERSION, Aspect, get_template
 from pipeline.mllm.aspects import DEFAULT_ASPECTS
 from pipeline.mllm.providers import Judge, RetryPolicy, SimulatedJudge
 from pipeline.mllm.providers.openai_client import key_variable_check
-from pipeline.models import AIJudgeConfig
+from pipeline.models import AIJudgeConfig, api_key_env_allowed
 
 DEFAULT_MAX_OUTPUT_TOKENS = 1024
 _MLLM_ASPECTS = {aspect.key: aspect for aspect in DEFAULT_ASPECTS}
@@ -20,7 +20,7 @@ def judge_from_config(config: AIJudgeConfig) -> Judge:
     options = config.options or {}
     if config.api_key_env:
         try:
-            key_variable_check(config.api_key_env)
+            key_variable_check(config.api_key_env, allowed_names=api_key_env_allowed())
         except ValueError as exc:
             raise RuntimeError(str(exc)) from None
     if config.provider == AIJudgeConfig.Provider.SIMULATED:
@@ -60,6 +60,7 @@ def openai_judge_config(config: AIJudgeConfig):  # -> OpenAIJudgeConfig (importe
         model=config.model,
         base_url=config.base_url or None,
         api_key_env=config.api_key_env or None,
+        api_key_env_allowed=api_key_env_allowed(),
         temperature=config.temperature,
         max_output_tokens=int(options.get("max_output_tokens", DEFAULT_MAX_OUTPUT_TOKENS)),
         max_tokens_param=options.get("max_tokens_param", "max_tokens"),

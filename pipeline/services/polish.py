@@ -35,7 +35,7 @@ from pipeline.mllm.polish import (
     describe_error,
 )
 from pipeline.mllm.providers.openai_client import key_variable_check
-from pipeline.models import AIJudgeConfig
+from pipeline.models import AIJudgeConfig, api_key_env_allowed
 
 POLISH_SOURCE = "polished"
 MAX_FAILURES_IN_RESULT = 100
@@ -65,11 +65,12 @@ def polish_config_from_params(params: PolishParams) -> PolishConfig:
     for name in ("model", "base_url", "api_key_env"):
         if getattr(params, name):
             fields[name] = getattr(params, name)
+    allowed = api_key_env_allowed()
     if fields.get("api_key_env"):
-        key_variable_check(fields["api_key_env"])  # never echoes the value: it may be a pasted key
+        key_variable_check(fields["api_key_env"], allowed_names=allowed)  # never echoes a pasted key
     if not fields.get("model"):
         raise ValueError("a polish job needs a model: give ai_config_id or model (and base_url)")
-    return PolishConfig(**fields)
+    return PolishConfig(**fields, api_key_env_allowed=allowed)
 
 
 def prompts_to_polish(*, params: PolishParams) -> list[Prompt]:

@@ -15,6 +15,11 @@ Formats:
   ``cfg``, ``sampler``, ``width``, ``height`` (and the rest), kept in ``Prompt.meta``; ``image_name``
   (or ``id``) is the source id and the source is ``diffusiondb``. Rows are numbered from 1.
 
+Untrusted sizes are bounded: a file over PROMPT_IMPORT_MAX_BYTES or with more than PROMPT_IMPORT_MAX_ROWS
+rows is refused with an error saying so. A parquet file is refused from its metadata (rows, uncompressed
+size) before any of it is decoded, and is then read in record batches, so a small file that expands to
+millions of rows costs neither time nor memory.
+
 Prompts are deduplicated by their whitespace-normalised text, within the file and against the
 database (the same key as ``prompt_get_or_create``). The optional unsafe-word filter flags
 (``is_unsafe=True``) or skips prompts containing a listed word.
@@ -66,6 +71,9 @@ DEFAULT_UNSAFE_WORDS = (
     "torture",
 )
 _CHUNK = 1000
+PARQUET_BATCH_ROWS = 5000
+#: A parquet file may decode to at most this many times PROMPT_IMPORT_MAX_BYTES (its metadata says how much).
+PARQUET_MAX_EXPANSION = 4
 
 
 class PromptImportError(ValueError):
@@ -173,7 +181,11 @@ def _check_text(value: Any, where: str, errors: list[str]) -> str | None:
     return clean
 
 
-def _parse_csv(text: str, errors: list[str]) -> list[PromptRow]:
+def _too_many_rows(max_rows: int) -> str:
+    return f"the file has more than {max_rows:,} rows; the limit is {max_rows:,} (split it, or raise PROMPT_IMPORT_MAX_ROWS)"
+
+
+def _parse_csv(text: str, errors: list[str], max_rows: int) -> list[PromptRow]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -191,12 +203,15 @@ def _parse_csv(text: str, errors: list[str]) -> list[PromptRow]:
     if duplicated:
         errors.append(f"line 1: columns appear twice in the header: {', '.join(duplicated)}")
         return []
-    rows = []
+    rows: list[PromptRow] = []
     try:
         for values in reader:
             line = reader.line_num
             if not any(v.strip() for v in values):
                 continue
+            if len(rows) >= max_rows:
+                errors.append(_too_many_rows(max_rows))
+                break
             if len(values) != len(columns):
                 n = len(values)
                 errors.append(
@@ -215,11 +230,14 @@ def _parse_csv(text: str, errors: list[str]) -> list[PromptRow]:
     return rows
 
 
-def _parse_jsonl(text: str, errors: list[str]) -> list[PromptRow]:
-    rows = []
+def _parse_jsonl(text: str, errors: list[str], max_rows: int) -> list[PromptRow]:
+    rows: list[PromptRow] = []
     for line, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
+        if len(rows) >= max_rows:
+            errors.append(_too_many_rows(max_rows))
+            break
         try:
             record = json.loads(raw)
         except ValueError as exc:
@@ -243,11 +261,14 @@ def _parse_jsonl(text: str, errors: list[str]) -> list[PromptRow]:
     return rows
 
 
-def _parse_txt(text: str, errors: list[str]) -> list[PromptRow]:
-    rows = []
+def _parse_txt(text: str, errors: list[str], max_rows: int) -> list[PromptRow]:
+    rows: list[PromptRow] = []
     for line, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
+        if len(rows) >= max_rows:
+            errors.append(_too_many_rows(max_rows))
+            break
         prompt = _check_text(raw, f"line {line}", errors)
         if prompt is not None:
             rows.append(PromptRow(line, prompt))
@@ -267,45 +288,75 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def _parse_parquet(data: bytes, errors: list[str]) -> list[PromptRow]:
+def _parse_parquet(data: bytes, errors: list[str], max_rows: int, max_bytes: int) -> list[PromptRow]:
     # pyarrow is heavy; only parquet imports need it.
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(io.BytesIO(data))
+        parquet = pq.ParquetFile(io.BytesIO(data))
     except (pa.ArrowException, OSError, ValueError) as exc:
         errors.append(f"the file is not a readable parquet file ({exc})")
         return []
-    columns = table.column_names
+    # Refuse from the metadata first: a few kilobytes of parquet can hold millions of repeated rows.
+    metadata = parquet.metadata
+    if metadata.num_rows > max_rows:
+        errors.append(
+            f"the file has {metadata.num_rows:,} rows; the limit is {max_rows:,} "
+            "(split it, or raise PROMPT_IMPORT_MAX_ROWS)"
+        )
+        return []
+    expanded = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if expanded > PARQUET_MAX_EXPANSION * max_bytes:
+        errors.append(
+            f"the file's data is {expanded:,} bytes uncompressed; the limit is "
+            f"{PARQUET_MAX_EXPANSION * max_bytes:,} bytes"
+        )
+        return []
+    schema = parquet.schema_arrow
+    columns = schema.names
     if "prompt" not in columns:
         errors.append(f"there is no 'prompt' column; the file has {', '.join(map(repr, columns)) or 'none'}")
         return []
-    prompt_type = table.schema.field("prompt").type
+    prompt_type = schema.field("prompt").type
     if not (pa.types.is_string(prompt_type) or pa.types.is_large_string(prompt_type)):
         errors.append(f"column 'prompt' holds {prompt_type}, not text")
         return []
     id_column = next((c for c in ("image_name", "id", "source_id") if c in columns), None)
-    rows = []
-    for number, record in enumerate(table.to_pylist(), start=1):
-        prompt = _check_text(record.pop("prompt"), f"row {number}, column 'prompt'", errors)
-        if prompt is None:
-            continue
-        source_id = record.pop(id_column, None) if id_column else None
-        meta = {k: _json_value(v) for k, v in record.items() if v is not None}
-        rows.append(PromptRow(number, prompt, source_id=str(source_id or "")[:128], meta=meta))
+    rows: list[PromptRow] = []
+    number = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            if number + batch.num_rows > max_rows:  # metadata that undercounts its rows
+                errors.append(_too_many_rows(max_rows))
+                return rows
+            for record in batch.to_pylist():
+                number += 1
+                prompt = _check_text(record.pop("prompt"), f"row {number}, column 'prompt'", errors)
+                if prompt is None:
+                    continue
+                source_id = record.pop(id_column, None) if id_column else None
+                meta = {k: _json_value(v) for k, v in record.items() if v is not None}
+                rows.append(PromptRow(number, prompt, source_id=str(source_id or "")[:128], meta=meta))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        errors.append(f"row {number + 1} onwards: the parquet data cannot be read ({exc})")
     return rows
 
 
 def prompt_rows_parse(*, data: bytes, format: str) -> list[PromptRow]:
     """Read and check every row of a prompt file; raise PromptImportError listing all problems."""
     errors: list[str] = []
+    max_bytes, max_rows = settings.PROMPT_IMPORT_MAX_BYTES, settings.PROMPT_IMPORT_MAX_ROWS
+    if len(data) > max_bytes:
+        raise PromptImportError(
+            [f"the file is {len(data):,} bytes; the limit is {max_bytes:,} (PROMPT_IMPORT_MAX_BYTES)"]
+        )
     if format == "parquet":
-        rows = _parse_parquet(data, errors)
+        rows = _parse_parquet(data, errors, max_rows, max_bytes)
     else:
         text = _decode(data)
         parse = {"csv": _parse_csv, "jsonl": _parse_jsonl, "txt": _parse_txt}[format]
-        rows = parse(text, errors)
+        rows = parse(text, errors, max_rows)
     if errors:
         raise PromptImportError(errors)
     if not rows:

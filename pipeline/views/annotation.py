@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,6 +25,7 @@ from pipeline.services.judge_test import TEST_TIMEOUT_S, judge_test, judge_test_
 from pipeline.services.judges import judge_queue
 
 CALLS_PAGE_SIZE = 50
+CALL_STATUSES = ["failed", "pending", "succeeded", "all"]
 
 
 @admin_required
@@ -152,7 +154,10 @@ def annotate_launch(request: HtmxHttpRequest) -> HttpResponse:
             "campaign": campaigns.filter(slug=request.GET.get("campaign", "")).first() or campaigns.first()
         }
         if request.GET.get("judge"):
-            initial["judge"] = AIJudgeConfig.objects.filter(pk=request.GET["judge"]).first()
+            judge_id = request.GET["judge"]
+            if not (judge_id.isascii() and judge_id.isdigit()):
+                raise BadRequest("judge must be the id of an AI judge configuration (a number).")
+            initial["judge"] = AIJudgeConfig.objects.filter(pk=int(judge_id)).first()
         else:  # with a single judge there is nothing to choose; with several, spending is a choice
             judges = list(AIJudgeConfig.objects.all()[:2])
             initial["judge"] = judges[0] if len(judges) == 1 else None
@@ -183,6 +188,8 @@ def job_calls(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job.objects.select_related("campaign"), pk=pk)
     totals = selectors.job_call_totals(job=job)
     status = request.GET.get("status", "failed")
+    if status not in CALL_STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(CALL_STATUSES)}.")
     page = Paginator(selectors.job_calls_page_rows(job=job, status=status), CALLS_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
@@ -195,7 +202,7 @@ def job_calls(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "status": status,
         "page": page,
         "judge": AIJudgeConfig.objects.filter(pk=judge_id).first() if judge_id else None,
-        "statuses": ["failed", "pending", "succeeded", "all"],
+        "statuses": CALL_STATUSES,
     }
     template = "pipeline/ai/job_calls.html#calls-live" if request.htmx else "pipeline/ai/job_calls.html"
     return render(request, template, context)

@@ -228,3 +228,21 @@ def test_dropping_an_aspect_with_judgments_needs_a_confirmation(admin_client, as
     assert campaign.aspects.count() == 4
     assert admin_client.post(url, {**data, "confirm": "1"}).status_code == 302
     assert campaign.aspects.count() == 3
+
+
+def test_labeled_pairs_for_the_completion_code_are_a_setting_checked_against_the_quota(admin_client, aspects):
+    campaign = CampaignFactory(worker_quota=10, min_labeled_pairs=10)
+    assert not any("labeled pairs" in w for w in campaign_warnings(campaign=campaign))
+    campaign.min_labeled_pairs = 12
+    assert any(
+        "needs 12 labeled pairs but the quota stops a worker at 10" in w
+        for w in campaign_warnings(campaign=campaign)
+    )
+    page = admin_client.get(reverse("annotate:campaign-create")).content.decode()
+    assert 'name="min_labeled_pairs"' in page
+    response = admin_client.post(
+        reverse("annotate:campaign-create"),
+        form_data(name="Quota study", worker_quota="8", min_labeled_pairs="5"),
+    )
+    assert response.status_code == 302
+    assert Campaign.objects.get(name="Quota study").min_labeled_pairs == 5

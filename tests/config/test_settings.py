@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,22 @@ def test_compose_services_and_settings_agree():
     read_elsewhere = {"DJANGO_SETTINGS_MODULE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}  # Django, boto3
     for variable in services["web"]["environment"]:
         assert variable in read_elsewhere or f'"{variable}"' in settings_text, variable
+
+
+def test_compose_publishes_no_minio_default_credentials():
+    """MinIO's root and the app's key come from .env with no default, and MinIO listens on loopback only."""
+    import yaml
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    services = yaml.safe_load(text)["services"]
+    assert "studio-secret" not in text
+    for name in ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
+        assert services["minio"]["environment"][name] == f"${{{name}:?set {name} in .env}}"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert services["web"]["environment"][name] == f"${{{name}:?set {name} in .env}}"
+    # Every variable with a fallback value is a harmless address, never a credential.
+    defaults = re.findall(r"\$\{(\w+):-", text)
+    assert set(defaults) <= {"AWS_S3_PUBLIC_ENDPOINT_URL"}, defaults
+    ports = services["minio"].get("ports", [])
+    assert ports == ["127.0.0.1:9000:9000"]  # the API for presigned links, on loopback; no console
+    assert "--user" in services["createbucket"]["entrypoint"]  # the app gets its own bucket-scoped user

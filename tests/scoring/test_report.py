@@ -306,8 +306,9 @@ def test_report_job_runs_on_the_real_worker_and_caches_the_report(worker, aspect
     admin = AdminFactory()
     client.force_login(admin)
 
-    # No cached report yet: the JSON endpoint starts the job and answers 202 with its id.
-    response = client.get(reverse("scoring:report-json", args=[campaign.slug]))
+    # No cached report yet: a GET says so (404) and starts nothing; a POST starts the job (202 with its id).
+    assert client.get(reverse("scoring:report-json", args=[campaign.slug])).status_code == 404
+    response = client.post(reverse("scoring:report-json", args=[campaign.slug]))
     assert response.status_code == 202
     job_id = response.json()["job_id"]
     job = wait_for_job(job_id)

@@ -27,7 +27,11 @@ from pipeline.mllm.calls import (
 )
 from pipeline.mllm.parsing import AnswerParseError, parse_answer
 from pipeline.mllm.providers.base import CallTracker
-from pipeline.mllm.providers.openai_client import api_key_from_env, openai_client
+from pipeline.mllm.providers.openai_client import (
+    DEFAULT_API_KEY_ENV_NAMES,
+    api_key_from_env,
+    openai_client,
+)
 from pipeline.mllm.providers.retry import RetryPolicy, parse_retry_after
 from pipeline.mllm.schema import ParsedAnswer
 
@@ -39,7 +43,8 @@ _PURPOSE = "the judge's API key"
 class OpenAIJudgeConfig:
     """How to reach one OpenAI-compatible model. Holds the *name* of the key's variable, never the key.
 
-    ``api_key_env=None`` sends no real key (for local servers). ``max_tokens_param`` is
+    ``api_key_env=None`` sends no real key (for local servers); a named variable must be one of
+    ``api_key_env_allowed`` (the operator's declared key variables). ``max_tokens_param`` is
     ``"max_tokens"`` for most servers; OpenAI's reasoning models need ``"max_completion_tokens"``.
     ``structured_output=False`` never asks for a JSON-schema response format and always spells the schema
     out in the prompt. After ``timeout_s`` an attempt counts as timed out and the call is retried, but
@@ -50,6 +55,7 @@ class OpenAIJudgeConfig:
     model: str
     base_url: str | None = None
     api_key_env: str | None = "OPENAI_API_KEY"
+    api_key_env_allowed: tuple[str, ...] = DEFAULT_API_KEY_ENV_NAMES
     temperature: float | None = 0.0
     max_output_tokens: int = 1024
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
@@ -78,7 +84,8 @@ class OpenAICompatibleJudge:
     def __init__(
         self, config: OpenAIJudgeConfig, retry: RetryPolicy | None = None, *, seed: int | None = None
     ) -> None:
-        api_key_from_env(config.api_key_env, purpose=_PURPOSE)  # fail now, not at the first call
+        # Fail now, not at the first call (the client checks the name again when it is made).
+        api_key_from_env(config.api_key_env, allowed_names=config.api_key_env_allowed, purpose=_PURPOSE)
         self.config = config
         self.model = config.model
         self.retry = retry or RetryPolicy()
@@ -101,6 +108,7 @@ class OpenAICompatibleJudge:
             self._client = openai_client(
                 base_url=self.config.base_url,
                 api_key_env=self.config.api_key_env,
+                api_key_env_allowed=self.config.api_key_env_allowed,
                 timeout_s=self.config.timeout_s,
                 max_retries=0,  # we retry ourselves, with Retry-After and parse-failure accounting
                 asynchronous=True,

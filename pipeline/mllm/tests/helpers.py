@@ -25,6 +25,7 @@ def make_judge(
         "model": "loopback-judge",
         "base_url": server if isinstance(server, str) else server.base_url,
         "api_key_env": API_KEY_ENV,
+        "api_key_env_allowed": (API_KEY_ENV,),
     }
     options.update(config)
     return OpenAICompatibleJudge(OpenAIJudgeConfig(**options), retry, seed=0)  # type: ignore[arg-type]

@@ -216,7 +216,9 @@ def test_api_key_is_sent_but_never_logged_or_stored(server, small_image, caplog)
 def test_missing_key_variable_fails_fast(monkeypatch):
     monkeypatch.delenv(API_KEY_ENV)
     with pytest.raises(RuntimeError, match=API_KEY_ENV):
-        OpenAICompatibleJudge(OpenAIJudgeConfig(model="m", api_key_env=API_KEY_ENV))
+        OpenAICompatibleJudge(
+            OpenAIJudgeConfig(model="m", api_key_env=API_KEY_ENV, api_key_env_allowed=(API_KEY_ENV,))
+        )
 
 
 def test_no_key_needed_for_local_servers(server, small_image):
