@@ -12,7 +12,6 @@ from django.urls import reverse
 from scoring.report_params import ReportParameters
 from scoring.services.reports import report_compute
 from tests.annotate.test_assign_engine import campaign_with_pairs
-from tests.e2e.test_label_keyboard import browser, served_media  # noqa: F401 - fixtures
 from tests.factories import AdminFactory
 from tests.scoring.test_report import build_campaign
 
