@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from annotate.models import Judgment, Pair
 from annotate.selectors import pair_browser
@@ -136,7 +137,7 @@ def test_the_pair_page_shows_every_judgment_with_its_facts(admin_client, aspects
     body = admin_client.get(reverse("annotate:pair-detail", args=[campaign.slug, pair.pk])).content.decode()
     for text in ("ana", "gpt-judge", "the right one has three circles", "A counts right", "trial 2", "7.5 s"):
         assert text in body, text
-    assert "image B shown left" in body and pair.image_a.file.url in body and pair.prompt.text in body
+    assert "image B shown left" in body and escape(pair.image_a.file.url) in body and pair.prompt.text in body
     # B was shown on the left, and B won: "as seen" says left.
     assert '<td class="muted">left</td>' in body
 

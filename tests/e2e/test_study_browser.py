@@ -146,7 +146,7 @@ def test_the_pair_browsers_disagreement_filter(live_server, browser, served_medi
     page.goto(f"{live_server.url}/campaigns/{campaign.slug}/pairs/")
     assert page.locator(".pair-card").count() == 6
     page.select_option("select[name=disagreement]", "humans")
-    page.wait_for_function("document.querySelectorAll('.pair-card').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('.pair-card').length === 3")
     shown = {
         int(re.search(r"pair-(\d+)", i).group(1))
         for i in page.eval_on_selector_all(".pair-card", "els => els.map(e => e.id)")
@@ -154,7 +154,7 @@ def test_the_pair_browsers_disagreement_filter(live_server, browser, served_medi
     assert shown == reference(campaign, "humans") == {p.pk for p in pairs[1::2]}
     assert "disagreement=humans" in page.url  # the filter is in the address, for sharing
     page.select_option("select[name=disagreement]", "ai_vs_humans")
-    page.wait_for_function("document.querySelectorAll('.pair-card').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('.pair-card').length === 2")
     assert "an AI judge differs from the human majority" in page.inner_text("#pair-results")
 
 
@@ -187,7 +187,7 @@ def test_rejecting_a_judgment_changes_the_report(live_server, browser, served_me
     assert "0 judgments since this report and 1 rejected" in page.inner_text("#stale-notice")
     page.click("#stale-notice button")
     page.wait_for_function(
-        "document.querySelector('.meta-line') && document.querySelector('.meta-line').textContent.includes('on 11 judgments')",
+        "() => document.querySelector('.meta-line') && document.querySelector('.meta-line').textContent.includes('on 11 judgments')",
         timeout=60_000,
     )
     assert page.locator("#stale-notice").count() == 0

@@ -289,7 +289,9 @@ def test_the_page_shows_verdicts_position_bias_the_majority_rule_and_the_swap_wa
     tie_page = client.get(f"{url}?filtered=1&majority_rule=tie").content.decode()
     assert "No report for these filters yet" in tie_page
     assert '<option value="tie" selected>' in tie_page
-    response = client.get(reverse("scoring:report-json", args=[campaign.slug]) + "?majority_rule=tie")
+    tie_json = reverse("scoring:report-json", args=[campaign.slug]) + "?majority_rule=tie"
+    assert client.get(tie_json).status_code == 404  # nothing cached: a GET changes nothing
+    response = client.post(tie_json)
     assert response.status_code == 202
     job = Job.objects.get(pk=response.json()["job_id"])
     assert job.params["report"]["majority_rule"] == "tie"
