@@ -244,6 +244,7 @@ class Annotator(models.Model):
     class Kind(models.TextChoices):
         HUMAN = "human", "Human"
         AI = "ai", "AI judge"
+        MODEL = "model", "Reward model"
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"

@@ -30,6 +30,12 @@ class RewardModel(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    backbone_kind = models.CharField(max_length=8, default="blip", help_text="blip or clip")
+    # The reward model labels pairs as this annotator (kind "model"), so every report covers it.
+    annotator = models.OneToOneField(
+        "annotate.Annotator", null=True, blank=True, on_delete=models.SET_NULL, related_name="reward_model"
+    )
+    is_demo = models.BooleanField(default=False, help_text="A tiny demo model: random backbone, CPU-trained.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
