@@ -1,0 +1,118 @@
+"""The NinjaAPI under /api/v1/: routers, one error shape for every exception, the docs page's CSP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+from ninja.openapi.docs import Swagger
+
+from annotate.services.assignments import AssignmentError
+from annotate.services.judgments import JudgmentInvalid
+from api.auth import RateLimited
+from api.endpoints import campaigns, data, jobs, labeling, reports
+from api.errors import REASONS, error_response, log_unexpected, validation_errors
+from pipeline.services.prompt_import import PromptImportError
+from scoring.services.judgments_io import JudgmentImportError
+
+# The one relaxation of the site's policy, on the docs page only: Swagger UI sets style attributes.
+DOCS_EXTRA_POLICY = "style-src-attr 'unsafe-inline'"
+
+
+class LocalSwagger(Swagger):
+    """Swagger UI from static/ (ninja's vendored assets), with the site's CSP plus style attributes."""
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
+        response = super().render_page(request, api, **kwargs)
+        policy = getattr(settings, "CONTENT_SECURITY_POLICY", "")
+        if policy:
+            response["Content-Security-Policy"] = f"{policy}; {DOCS_EXTRA_POLICY}"
+        return response
+
+
+api = NinjaAPI(
+    title="VisionPrefer Studio API",
+    version="1",
+    description="Campaigns, prompts, images, pairs, judgments, jobs, reports, and labeling. See docs/api.md.",
+    urls_namespace="api-v1",
+    docs=LocalSwagger(),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+for module in (campaigns, data, jobs, reports, labeling):
+    api.add_router("", module.router)
+
+
+@api.exception_handler(ValidationError)
+def _validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return error_response(422, "The request is not valid.", validation_errors(exc.errors))
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return error_response(401, REASONS[401], WWW_Authenticate="Bearer")
+
+
+@api.exception_handler(AuthorizationError)
+def _forbidden_ninja(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return error_response(403, REASONS[403])
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error_response(exc.status_code, str(exc) or REASONS.get(exc.status_code, "Error."))
+
+
+@api.exception_handler(RateLimited)
+def _rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    return error_response(429, str(exc), Retry_After=str(max(1, round(exc.retry_after_s))))
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return error_response(404, str(exc) or REASONS[404])
+
+
+@api.exception_handler(PermissionDenied)
+def _permission_denied(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return error_response(403, str(exc) or REASONS[403])
+
+
+@api.exception_handler(JudgmentInvalid)
+def _judgment_invalid(request: HttpRequest, exc: JudgmentInvalid) -> HttpResponse:
+    errors = [{"loc": ["body", "choices", key], "msg": msg} for key, msg in exc.errors.items()]
+    return error_response(422, str(exc), errors)
+
+
+@api.exception_handler(AssignmentError)
+def _assignment_refused(request: HttpRequest, exc: AssignmentError) -> HttpResponse:
+    return error_response(exc.status, str(exc))
+
+
+@api.exception_handler(JudgmentImportError)
+def _import_refused(request: HttpRequest, exc: JudgmentImportError) -> HttpResponse:
+    return error_response(400, "Nothing was stored: fix these judgments.", ({"loc": ["body"], "msg": e} for e in exc.errors))
+
+
+@api.exception_handler(PromptImportError)
+def _prompts_refused(request: HttpRequest, exc: PromptImportError) -> HttpResponse:
+    errors = getattr(exc, "errors", [str(exc)])
+    return error_response(400, "Nothing was stored: fix these prompts.", ({"loc": ["body"], "msg": e} for e in errors))
+
+
+@api.exception_handler(ValueError)
+def _bad_value(request: HttpRequest, exc: ValueError) -> HttpResponse:
+    # Services raise ValueError (and subclasses: unknown job kind, bad job params, rejected image) for input
+    # they refuse; the message says what to change.
+    return error_response(400, str(exc))
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    log_unexpected(request, exc)
+    return error_response(500, REASONS[500])
+
