@@ -25,10 +25,15 @@ REASONS = {
 
 def error_body(detail: str, errors: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
     """The error document."""
-    return {"detail": detail, "errors": [{"loc": list(e.get("loc", [])), "msg": str(e["msg"])} for e in errors]}
+    return {
+        "detail": detail,
+        "errors": [{"loc": list(e.get("loc", [])), "msg": str(e["msg"])} for e in errors],
+    }
 
 
-def error_response(status: int, detail: str, errors: Iterable[dict[str, Any]] = (), **headers: str) -> JsonResponse:
+def error_response(
+    status: int, detail: str, errors: Iterable[dict[str, Any]] = (), **headers: str
+) -> JsonResponse:
     """A JSON error answer with `status`."""
     response = JsonResponse(error_body(detail, errors), status=status)
     for name, value in headers.items():

@@ -169,7 +169,9 @@ class PairDetailOut(PairOut):
 
 class JudgmentPage(Schema):
     items: list[JudgmentOut]
-    next_since_id: int = Field(..., description="Pass as since_id to get the next page; equal to the request's when empty.")
+    next_since_id: int = Field(
+        ..., description="Pass as since_id to get the next page; equal to the request's when empty."
+    )
     has_more: bool
 
 
@@ -188,7 +190,7 @@ class JudgmentIn(Schema):
     score_a: float | None = None
     score_b: float | None = None
     rationale: str = Field("", max_length=10000)
-    trial: int = Field(0, ge=0, le=100)
+    trial: int = Field(1, ge=1, le=100)
     presented_order: Literal["AB", "BA"] = "AB"
     duration_s: float | None = Field(None, ge=0)
 
@@ -289,7 +291,9 @@ class LabelNext(Schema):
 class LabelSubmitIn(Schema):
     choices: dict[str, Side] = Field(..., description="aspect key -> left, right or tie (as shown)")
     rationales: dict[str, str] = Field(default_factory=dict)
-    scores: dict[str, tuple[int, int]] = Field(default_factory=dict, description="aspect key -> [left, right]")
+    scores: dict[str, tuple[int, int]] = Field(
+        default_factory=dict, description="aspect key -> [left, right]"
+    )
 
 
 class LabelSubmitOut(Schema):

@@ -19,7 +19,9 @@ def campaign_prompts(*, campaign: Campaign, search: str = "", unsafe: bool | Non
     return prompts
 
 
-def images_list(*, prompt_id: int | None = None, generator: str = "", campaign: Campaign | None = None) -> QuerySet[Image]:
+def images_list(
+    *, prompt_id: int | None = None, generator: str = "", campaign: Campaign | None = None
+) -> QuerySet[Image]:
     """Images by id, filtered by prompt, generator name or campaign."""
     images = Image.objects.select_related("generator").order_by("id")
     if prompt_id is not None:

@@ -51,7 +51,9 @@ def api_token_create(*, user: Any, name: str) -> NewToken:
 def api_token_revoke(*, user: Any, token_id: int) -> bool:
     """Revoke one of the user's own tokens; False when it is not theirs or already revoked."""
     return bool(
-        ApiToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        ApiToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
     )
 
 

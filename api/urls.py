@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,8 @@ from api.endpoints import campaigns, data, jobs, labeling, reports
 from api.errors import REASONS, error_response, log_unexpected, validation_errors
 from pipeline.services.prompt_import import PromptImportError
 from scoring.services.judgments_io import JudgmentImportError
+
+_LINE = re.compile(r"line (\d+)(?:, field '(\w+)')?")
 
 # The one relaxation of the site's policy, on the docs page only: Swagger UI sets style attributes.
 DOCS_EXTRA_POLICY = "style-src-attr 'unsafe-inline'"
@@ -93,15 +96,32 @@ def _assignment_refused(request: HttpRequest, exc: AssignmentError) -> HttpRespo
     return error_response(exc.status, str(exc))
 
 
+def _line_loc(message: str, key: str) -> list[str]:
+    # The importers name "line N, field 'x'"; line N is item N - 1 of the request's list.
+    found = _LINE.match(message)
+    if found is None:
+        return ["body", key]
+    loc = ["body", key, str(int(found.group(1)) - 1)]
+    return [*loc, found.group(2)] if found.group(2) else loc
+
+
 @api.exception_handler(JudgmentImportError)
 def _import_refused(request: HttpRequest, exc: JudgmentImportError) -> HttpResponse:
-    return error_response(400, "Nothing was stored: fix these judgments.", ({"loc": ["body"], "msg": e} for e in exc.errors))
+    return error_response(
+        400,
+        "Nothing was stored: fix these judgments.",
+        ({"loc": _line_loc(e, "judgments"), "msg": e} for e in exc.errors),
+    )
 
 
 @api.exception_handler(PromptImportError)
 def _prompts_refused(request: HttpRequest, exc: PromptImportError) -> HttpResponse:
     errors = getattr(exc, "errors", [str(exc)])
-    return error_response(400, "Nothing was stored: fix these prompts.", ({"loc": ["body"], "msg": e} for e in errors))
+    return error_response(
+        400,
+        "Nothing was stored: fix these prompts.",
+        ({"loc": _line_loc(e, "prompts"), "msg": e} for e in errors),
+    )
 
 
 @api.exception_handler(ValueError)
@@ -115,4 +135,3 @@ def _bad_value(request: HttpRequest, exc: ValueError) -> HttpResponse:
 def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     log_unexpected(request, exc)
     return error_response(500, REASONS[500])
-

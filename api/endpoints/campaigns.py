@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from annotate.models import Aspect, Campaign, Pair
 from annotate.selectors import campaign_list_with_counts, campaign_progress, pair_judgments
@@ -78,7 +78,7 @@ def campaign_create(request: HttpRequest, body: schemas.CampaignCreate) -> Any:
     fields = body.model_dump(exclude_none=True, exclude={"aspects"})
     aspects = _aspects(body.aspects) if body.aspects else list(Aspect.objects.all())
     campaign = campaign_save(campaign=Campaign(**fields), aspects=aspects, created_by=request.user)
-    return 201, campaign_out(campaign)
+    return Status(201, campaign_out(campaign))
 
 
 @router.get("/campaigns/{slug}", response=schemas.CampaignOut)
@@ -116,20 +116,28 @@ def prompts_bulk_create(request: HttpRequest, slug: str, body: schemas.PromptsBu
     campaign = _campaign(slug)
     data = "\n".join(json.dumps(p.model_dump(exclude_none=True)) for p in body.prompts).encode()
     result = prompts_import(data=data, format="jsonl", campaign=campaign, unsafe=body.unsafe, source="api")
-    return 201, {
-        "rows": result.rows,
-        "created": result.created,
-        "existing": result.existing,
-        "duplicates_in_request": result.duplicates_in_file,
-        "flagged_unsafe": result.flagged_unsafe,
-        "skipped_unsafe": result.skipped_unsafe,
-        "prompt_ids": result.prompt_ids,
-    }
+    return Status(
+        201,
+        {
+            "rows": result.rows,
+            "created": result.created,
+            "existing": result.existing,
+            "duplicates_in_request": result.duplicates_in_file,
+            "flagged_unsafe": result.flagged_unsafe,
+            "skipped_unsafe": result.skipped_unsafe,
+            "prompt_ids": result.prompt_ids,
+        },
+    )
 
 
 @router.get("/campaigns/{slug}/prompts", response=list[schemas.PromptOut])
 def prompts_list(
-    request: HttpRequest, slug: str, search: str = "", unsafe: bool | None = None, limit: int = 100, offset: int = 0
+    request: HttpRequest,
+    slug: str,
+    search: str = "",
+    unsafe: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> Any:
     prompts = campaign_prompts(campaign=_campaign(slug), search=search, unsafe=unsafe)
     return prompts[max(0, offset) : max(0, offset) + _limit(limit)]
@@ -142,7 +150,7 @@ def pairs_build_run(request: HttpRequest, slug: str, body: schemas.PairBuildIn) 
     created = pairs_build(
         campaign=campaign, strategy=body.strategy, sample_per_prompt=body.sample_per_prompt, seed=body.seed
     )
-    return 201, {"created": created, "total": campaign.pairs.count()}
+    return Status(201, {"created": created, "total": campaign.pairs.count()})
 
 
 class PairFilter(schemas.Schema):

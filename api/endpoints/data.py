@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import File, Form, Router
+from ninja import File, Form, Router, Status
 from ninja.files import UploadedFile
 
 from annotate.models import Campaign, Generator, Image, Prompt
@@ -57,7 +57,7 @@ def image_upload(
     image, created = image_ingest(
         data=file.read(), generator=maker, prompt=prompt, filename=file.name or "", seed=seed
     )
-    return (201 if created else 200), image_out(request, image, created)
+    return Status(201 if created else 200, image_out(request, image, created))
 
 
 @router.get("/images", response=list[schemas.ImageOut])
@@ -114,9 +114,12 @@ def judgments_bulk_create(request: HttpRequest, body: schemas.JudgmentsBulkIn) -
     """
     lines = [json.dumps(j.model_dump(exclude_none=True)) for j in body.judgments]
     result = judgments_import(lines=lines, dry_run=body.dry_run)
-    return 201, {
-        "lines": result.lines,
-        "created": result.created,
-        "unchanged": result.unchanged,
-        "annotators_created": result.annotators_created,
-    }
+    return Status(
+        201,
+        {
+            "lines": result.lines,
+            "created": result.created,
+            "unchanged": result.unchanged,
+            "annotators_created": result.annotators_created,
+        },
+    )

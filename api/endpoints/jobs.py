@@ -10,7 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router
+from ninja import Router, Status
 
 from annotate.models import Campaign
 from api import schemas
@@ -38,7 +38,12 @@ def job_kind_list(request: HttpRequest) -> Any:
     from pydantic import TypeAdapter
 
     return [
-        {"name": k.name, "label": k.label, "queue": k.queue, "params_schema": TypeAdapter(k.params).json_schema()}
+        {
+            "name": k.name,
+            "label": k.label,
+            "queue": k.queue,
+            "params_schema": TypeAdapter(k.params).json_schema(),
+        }
         for k in sorted(job_kinds().values(), key=lambda k: k.name)
     ]
 
@@ -49,8 +54,10 @@ def job_launch(request: HttpRequest, body: schemas.JobLaunchIn) -> Any:
     spec = job_kind(body.kind)
     params = spec.params.from_json(body.params)
     campaign = get_object_or_404(Campaign, slug=body.campaign) if body.campaign else None
-    job = job_create(kind=spec.name, params=params, title=body.title, campaign=campaign, created_by=request.user)
-    return 201, job_out(job)
+    job = job_create(
+        kind=spec.name, params=params, title=body.title, campaign=campaign, created_by=request.user
+    )
+    return Status(201, job_out(job))
 
 
 @router.get("/jobs/{job_id}", response=schemas.JobOut)
@@ -72,5 +79,7 @@ def ai_estimate(
     """Calls, tokens and cost of annotating the campaign with an AI judge, before launching the job."""
     campaign = get_object_or_404(Campaign, slug=slug)
     config = get_object_or_404(AIJudgeConfig, pk=judge_config_id)
-    estimate = annotation_estimate(campaign=campaign, judge_config=config, selection=selection, sample_n=sample_n)
+    estimate = annotation_estimate(
+        campaign=campaign, judge_config=config, selection=selection, sample_n=sample_n
+    )
     return {**estimate.__dict__, "cost_usd": float(estimate.cost_usd)}

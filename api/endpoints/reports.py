@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from annotate.models import Campaign
 from api import schemas
@@ -57,10 +57,10 @@ def report_read(request: HttpRequest, slug: str, filters: Query[ReportFilter]) -
     params = _params(campaign, filters)
     cached = report_cached(campaign=campaign, params=params)
     if cached is not None:
-        return 200, cached.data
+        return Status(200, cached.data)
     running = report_job_running(campaign=campaign, params=params)
     if running is not None:
-        return 202, {"status": running.status, "job_id": running.pk}
+        return Status(202, {"status": running.status, "job_id": running.pk})
     return error_response(404, "No report is cached for these parameters: POST to this URL to compute one.")
 
 
@@ -69,4 +69,4 @@ def report_refresh(request: HttpRequest, slug: str, filters: Query[ReportFilter]
     """Start (or join) the job computing this report; poll /jobs/{job_id}, then GET the report."""
     campaign = get_object_or_404(Campaign, slug=slug)
     job = report_job_start(campaign=campaign, params=_params(campaign, filters), user=request.user)
-    return 202, {"status": job.status, "job_id": job.pk}
+    return Status(202, {"status": job.status, "job_id": job.pk})
