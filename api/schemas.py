@@ -5,7 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from ninja import Field, Schema
+from ninja import Field
+from ninja import Schema as NinjaSchema
+from pydantic import field_validator
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class Schema(NinjaSchema):
+    """Every body of the API: text holding a NUL byte is refused (PostgreSQL text cannot store one)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("NUL bytes are not allowed")
+        return value
+
 
 Choice = Literal["A", "B", "tie"]
 Side = Literal["left", "right", "tie"]

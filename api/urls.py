@@ -7,6 +7,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
@@ -17,6 +19,7 @@ from annotate.services.judgments import JudgmentInvalid
 from api.auth import RateLimited
 from api.endpoints import campaigns, data, jobs, labeling, reports
 from api.errors import REASONS, error_response, log_unexpected, validation_errors
+from api.schemas import Error
 from pipeline.services.prompt_import import PromptImportError
 from scoring.services.judgments_io import JudgmentImportError
 
@@ -37,7 +40,43 @@ class LocalSwagger(Swagger):
         return response
 
 
-api = NinjaAPI(
+ERROR_STATUSES = {
+    "400": "Refused input (the detail says what to change).",
+    "401": REASONS[401],
+    "403": REASONS[403],
+    "404": REASONS[404],
+    "422": "The request does not match the schema (each error names its location).",
+    "429": "Too many write requests; see the Retry-After header.",
+}
+
+
+class StudioAPI(NinjaAPI):
+    """NinjaAPI whose OpenAPI document lists the error document for the error statuses of every operation."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        error = Error.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(error.pop("$defs", {}))
+        components["Error"] = error
+        for item in schema["paths"].values():
+            for method, operation in item.items():
+                responses = operation.setdefault("responses", {})
+                statuses = {**ERROR_STATUSES, **({"413": REASONS[413]} if method != "get" else {})}
+                for status, description in statuses.items():
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": description,
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                            },
+                        },
+                    )
+        return schema
+
+
+api = StudioAPI(
     title="VisionPrefer Studio API",
     version="1",
     description="Campaigns, prompts, images, pairs, judgments, jobs, reports, and labeling. See docs/api.md.",
@@ -122,6 +161,24 @@ def _prompts_refused(request: HttpRequest, exc: PromptImportError) -> HttpRespon
         "Nothing was stored: fix these prompts.",
         ({"loc": _line_loc(e, "prompts"), "msg": e} for e in errors),
     )
+
+
+@api.exception_handler(DjangoValidationError)
+def _model_invalid(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    # A model's own checks (full_clean in a service): each message under its field.
+    if hasattr(exc, "error_dict"):
+        errors = [
+            {"loc": ["body", field], "msg": m} for field, msgs in exc.message_dict.items() for m in msgs
+        ]
+    else:
+        errors = [{"loc": ["body"], "msg": m} for m in exc.messages]
+    return error_response(400, "; ".join(e["msg"] for e in errors) or "Invalid values.", errors)
+
+
+@api.exception_handler(DataError)
+def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+    # What no schema caught: a NUL byte in a path parameter, a number out of the column's range.
+    return error_response(400, "A value the database cannot store (a NUL byte, a number out of range).")
 
 
 @api.exception_handler(ValueError)

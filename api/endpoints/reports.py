@@ -6,12 +6,13 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Status
 
 from annotate.models import Campaign
 from api import schemas
 from api.auth import admin_auth
 from api.errors import error_response
+from api.schemas import Schema
 from api.selectors import report_cached
 from scoring.report_params import ReportParameters
 from scoring.services.reports import report_job_running, report_job_start
