@@ -167,12 +167,11 @@ def _prompts_refused(request: HttpRequest, exc: PromptImportError) -> HttpRespon
 def _model_invalid(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
     # A model's own checks (full_clean in a service): each message under its field.
     if hasattr(exc, "error_dict"):
-        errors = [
-            {"loc": ["body", field], "msg": m} for field, msgs in exc.message_dict.items() for m in msgs
-        ]
+        pairs = [(["body", field], m) for field, msgs in exc.message_dict.items() for m in msgs]
     else:
-        errors = [{"loc": ["body"], "msg": m} for m in exc.messages]
-    return error_response(400, "; ".join(e["msg"] for e in errors) or "Invalid values.", errors)
+        pairs = [(["body"], m) for m in exc.messages]
+    errors = [{"loc": loc, "msg": msg} for loc, msg in pairs]
+    return error_response(400, "; ".join(msg for _, msg in pairs) or "Invalid values.", errors)
 
 
 @api.exception_handler(DataError)

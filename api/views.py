@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -35,7 +37,8 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         else:
             context["error"] = "Unknown action."
             status = 400
-    context["tokens"] = ApiToken.objects.filter(user=request.user)
+    user: Any = request.user  # signed in (login_required)
+    context["tokens"] = ApiToken.objects.filter(user=user)
     response = render(request, "api/tokens.html", context, status=status)
     response["Cache-Control"] = "no-store"  # the page may hold a new token
     return response

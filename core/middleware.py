@@ -43,7 +43,9 @@ class RequestBodyLimitMiddleware:
         if length < 0:
             return HttpResponse("Invalid Content-Length.", status=400, content_type="text/plain")
         skip = getattr(settings, "REQUEST_BODY_LIMIT_SKIP_PREFIXES", ())
-        if length > settings.REQUEST_MAX_BODY_ANONYMOUS and not (skip and request.path.startswith(tuple(skip))):
+        if length > settings.REQUEST_MAX_BODY_ANONYMOUS and not (
+            skip and request.path.startswith(tuple(skip))
+        ):
             limit = _body_limit(request)
             if length > limit:
                 return HttpResponse(

@@ -27,7 +27,7 @@ router = Router(auth=admin_auth, tags=["jobs"])
 def job_out(job: Job) -> dict[str, Any]:
     return {
         **{f: getattr(job, f) for f in schemas.JobOut.model_fields if f not in {"campaign", "cost_usd"}},
-        "campaign": job.campaign.slug if job.campaign_id else None,
+        "campaign": job.campaign.slug if job.campaign is not None else None,
         "cost_usd": float(job.cost_usd),
     }
 
