@@ -423,6 +423,7 @@ def start_server(db: str, port: int, processes: int, threads: int, redis_url: st
         "REDIS_URL": redis_url,
         "LOG_LEVEL": "WARNING",
         "API_WRITE_RATE": "100000000",  # the per-token write limit is not what is measured
+        "CROWD_FREE_NEW_WORKERS_PER_ADDRESS": "100000000",  # nor the crowd-entry limit (all workers share 127.0.0.1)
     }
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "--workers",
