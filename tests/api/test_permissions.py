@@ -110,6 +110,21 @@ def test_schema_and_docs_need_no_sign_in(anon_api):
 
 
 @pytest.mark.django_db
+def test_schema_has_no_duplicate_keys_and_documents_errors(anon_api):
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        assert len(keys) == len(set(keys)), keys
+        return dict(pairs)
+
+    import json
+
+    schema = json.loads(anon_api.get("/openapi.json").content, object_pairs_hook=no_duplicates)
+    report = schema["paths"]["/api/v1/campaigns/{slug}/report"]["get"]["responses"]
+    assert {"200", "202", "401", "403", "404", "422", "429"} <= set(report)
+    assert "413" in schema["paths"]["/api/v1/images"]["post"]["responses"]
+
+
+@pytest.mark.django_db
 def test_revoked_or_unknown_token_is_401(admin_user, anon_api):
     from api.services import api_token_create, api_token_revoke
     from tests.api.conftest import ApiClient
