@@ -45,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -229,6 +230,20 @@ class Client:
         return b"".join(parts)
 
 
+async def paced(deadline: float, rng: random.Random, interval: float) -> AsyncIterator[None]:
+    """One turn per judgment set until the deadline; with an interval, on a fixed schedule.
+
+    Paced workers start at random offsets on a fixed schedule (the time a person looks at the pair); a set
+    that starts late does not push the schedule back, so a slow server cannot lower the offered load.
+    """
+    due = time.perf_counter() + rng.random() * interval
+    while time.perf_counter() < deadline:
+        if interval:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            due += interval
+        yield
+
+
 async def worker_loop(
     client: Client, slug: str, pid: str, deadline: float, rng: random.Random, interval: float
 ) -> None:
@@ -239,13 +254,7 @@ async def worker_loop(
     if status != 302:
         client.errors += 1
         return
-    # Paced workers start at random offsets on a fixed schedule (the time a person looks at the pair); a
-    # set that starts late does not push the schedule back, so a slow server cannot lower the offered load.
-    due = time.perf_counter() + rng.random() * interval
-    while time.perf_counter() < deadline:
-        if interval:
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            due += interval
+    async for _ in paced(deadline, rng, interval):
         started = time.perf_counter()
         status, page = await client.request("GET", f"/c/{slug}/label/")
         client.next_ms.append((time.perf_counter() - started) * 1000)
@@ -270,11 +279,7 @@ async def api_worker_loop(
     client: Client, slug: str, token: str, deadline: float, rng: random.Random, interval: float
 ) -> None:
     """The same loop over the JSON labeling endpoints with a personal token (no cookies, no CSRF)."""
-    due = time.perf_counter() + rng.random() * interval
-    while time.perf_counter() < deadline:
-        if interval:
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            due += interval
+    async for _ in paced(deadline, rng, interval):
         started = time.perf_counter()
         status, body = await client.request("GET", f"/api/v1/label/{slug}/next", htmx=False, token=token)
         client.next_ms.append((time.perf_counter() - started) * 1000)
