@@ -60,6 +60,8 @@ def media_serve(
     if not media_link_valid(path, expires=request.GET.get("exp", ""), signature=request.GET.get("sig", "")):
         return HttpResponseForbidden("This image link is not valid (or no longer): reload the page.")
     response = serve(request, path, document_root=document_root, **kwargs)
-    # The link stays valid until exp; files are content-addressed, so a cached copy never goes stale.
-    response["Cache-Control"] = f"private, max-age={max(0, int(request.GET['exp']) - int(time.time()))}"
+    # The link stays valid until exp and files are content-addressed, so a cached copy never goes stale:
+    # the browser keeps it for the link's whole life and never asks again (immutable: not even on reload).
+    remaining = max(0, int(request.GET["exp"]) - int(time.time()))
+    response["Cache-Control"] = f"private, max-age={remaining}, immutable"
     return response

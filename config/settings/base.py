@@ -45,6 +45,9 @@ MIDDLEWARE = [
     "core.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # gzip for HTML and JSON answers when the browser accepts it (static files come compressed already,
+    # images are compressed formats); after WhiteNoise, which answers static files itself.
+    "core.middleware.TextGZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -60,6 +63,9 @@ MIDDLEWARE = [
     "annotate.middleware.LoginLimitMiddleware",
 ]
 
+# Templates sent once per judgment set: loaded without the whitespace between tags (core/template_loaders.py).
+LEAN_TEMPLATES = ("annotate/label.html",)
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
@@ -68,8 +74,15 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
         "OPTIONS": {
+            # Project templates through the lean loader (LEAN_TEMPLATES below lose their layout
+            # whitespace when loaded), then the apps' own (the admin's); both cached.
+            "loaders": [
+                (
+                    "django.template.loaders.cached.Loader",
+                    ["core.template_loaders.LeanLoader", "django.template.loaders.app_directories.Loader"],
+                )
+            ],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
