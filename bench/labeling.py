@@ -405,7 +405,8 @@ class CpuMeter:
         after = self._sample(backends | self.before_backends)
         # A backend started during the run counts from 0; one gone by the end is lost (reads 0 after).
         postgres = sum(
-            max(0.0, after.get(pid, 0.0) - self.before.get(pid, 0.0)) for pid in backends | self.before_backends
+            max(0.0, after.get(pid, 0.0) - self.before.get(pid, 0.0))
+            for pid in backends | self.before_backends
         )
         self.used = {k: after[k] - self.before[k] for k in ("server", "machine", "client")}
         self.used["postgres"] = postgres
@@ -586,10 +587,16 @@ def main() -> None:
     parser.add_argument("--db", default="vp_bench_label", help="PostgreSQL database (created if missing)")
     parser.add_argument("--port", type=int, default=8799)
     parser.add_argument(
-        "--processes", type=int, default=0, help="gunicorn worker processes (default: config/gunicorn_conf.py)"
+        "--processes",
+        type=int,
+        default=0,
+        help="gunicorn worker processes (default: config/gunicorn_conf.py)",
     )
     parser.add_argument(
-        "--threads", type=int, default=0, help="threads per gunicorn process (default: config/gunicorn_conf.py)"
+        "--threads",
+        type=int,
+        default=0,
+        help="threads per gunicorn process (default: config/gunicorn_conf.py)",
     )
     parser.add_argument(
         "--redis", default="redis://127.0.0.1:6379/9", help="Redis for the server's cache and sessions"

@@ -45,6 +45,8 @@ MIDDLEWARE = [
     "core.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Signed local media links, answered before sessions, CSRF and the user are loaded (core/media.py).
+    "core.media.SignedMediaMiddleware",
     # gzip for HTML and JSON answers when the browser accepts it (static files come compressed already,
     # images are compressed formats); after WhiteNoise, which answers static files itself.
     "core.middleware.TextGZipMiddleware",
