@@ -78,11 +78,20 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "OPTIONS": {
             # Project templates through the lean loader (LEAN_TEMPLATES below lose their layout
-            # whitespace when loaded), then the apps' own (the admin's); both cached.
+            # whitespace when loaded), then the apps' own (the admin's); both cached, and wrapped by
+            # template_partials' loader ("page.html#partial"), which keeps a list that starts with it.
             "loaders": [
                 (
-                    "django.template.loaders.cached.Loader",
-                    ["core.template_loaders.LeanLoader", "django.template.loaders.app_directories.Loader"],
+                    "template_partials.loader.Loader",
+                    [
+                        (
+                            "django.template.loaders.cached.Loader",
+                            [
+                                "core.template_loaders.LeanLoader",
+                                "django.template.loaders.app_directories.Loader",
+                            ],
+                        )
+                    ],
                 )
             ],
             "context_processors": [
