@@ -25,6 +25,7 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http.response import HttpResponseBase
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.static import serve
 
@@ -85,13 +86,14 @@ class SignedMediaMiddleware:
     keeps `media_serve` for the same links where it is not).
     """
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         self.prefix = settings.MEDIA_URL
         self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        local = settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage")
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        backend: str = settings.STORAGES["default"]["BACKEND"]  # type: ignore[index]
+        local = backend.endswith("FileSystemStorage")
         if (
             not local
             or not request.path_info.startswith(self.prefix)

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
 from django.middleware.gzip import GZipMiddleware
 
 
@@ -114,7 +115,7 @@ class TextGZipMiddleware(GZipMiddleware):
     (https://docs.djangoproject.com/en/5.2/ref/middleware/#module-django.middleware.gzip).
     """
 
-    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         """Compress a text answer for a client that accepts gzip."""
         if not response.get("Content-Type", "").startswith(_COMPRESSIBLE):
             return response
