@@ -1,20 +1,29 @@
-"""Benchmark the labeling loop over HTTP as browsers use it: N simulated crowdworkers against gunicorn + PostgreSQL.
+"""Benchmark the labeling loop over HTTP as browsers use it: simulated crowdworkers against gunicorn + PostgreSQL.
 
-Each simulated worker enters through a Prolific link, then loops for T seconds: GET the labeling screen
-(htmx partial: "next") and POST a judgment set for the pair on it ("submit"; its response is the next
-pair, so the reservation of a fresh pair happens inside submit, as in the browser). Prints judgment sets
-per second, p50/p95/p99 of both requests, the CPU each part of the machine spent per judgment set
-(gunicorn, PostgreSQL, Redis, this client, anything else), and counts duplicate and over-assigned
-judgments from the database (both must be 0). Campaigns of each --pairs size are built once with COPY
-(1,500 shared image rows combined into distinct pairs) and reused by later runs.
+Each simulated worker enters through a Prolific link, then labels for T seconds.
 
-The server runs the production settings (Redis cache and cached_db sessions, persistent database
-connections) under gunicorn's gthread worker; the workers are coroutines of one asyncio process, so the
-client takes little of the two cores.
+- `--mode browser` (default): the labeling page once, with the scripts, styles and images it names, then
+  one htmx POST per judgment set whose answer is the next pane, and the images that pane names (shown and
+  preloaded) that the worker's cache does not hold. The client asks for gzip and keeps responses for
+  their Cache-Control max-age, as a browser does.
+- `--mode getpost`: the older loop, a GET of the pane and a POST per set, no images or static files.
 
-    .venv/bin/python bench/labeling.py                                  # 50 workers, 30 s, 10k and 1M pairs
-    .venv/bin/python bench/labeling.py --workers 20 --seconds 10 --pairs 10000
-    .venv/bin/python bench/labeling.py --rate 0 100                     # saturated, then 100 sets/s offered
+The server is what production runs: the production settings (Redis cache, cached_db sessions, persistent
+connections), gunicorn from config/gunicorn_conf.py (--processes / --threads override it), static files
+collected under hashed names and served by WhiteNoise, and a real PNG behind every image row (signed
+local media links). Collected files and images go to --files (default .bench/), made once.
+
+For each mode x clients x campaign size it prints sets/s, p50/p95/p99 of a set (browser: the POST;
+getpost: GET + POST), server CPU ms per set (gunicorn's processes plus the PostgreSQL backends serving
+the bench database, from /proc: the figure that does not depend on the rest of a shared machine),
+requests and bytes received per set, how often the csrftoken cookie was set, the load average before
+the run, and duplicate judgments / over-assigned pairs / counter drift from the database (all must be
+0); then a table of all runs. Campaigns of each --pairs size are built once with COPY (1,500 shared image
+rows combined into distinct pairs) and reused by later runs.
+
+    .venv/bin/python bench/labeling.py                                  # browser, 1 and 32 clients, 10k and 1M pairs
+    .venv/bin/python bench/labeling.py --mode browser getpost --seconds 20 --pairs 10000
+    .venv/bin/python bench/labeling.py --workers 32 --rate 0 100        # saturated, then 100 sets/s offered
 
 With no pause between sets (--rate 0) every worker always has a request in flight, so latency is the
 queue in front of two cores (Little's law: latency = workers / throughput); --rate paces the workers like
