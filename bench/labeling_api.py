@@ -433,7 +433,14 @@ def start_server(db: str, port: int, processes: int, threads: int, redis_url: st
         "LOG_LEVEL": "WARNING",
         "API_WRITE_RATE": "100000000",  # the per-token write limit is not what is measured
         "CROWD_FREE_NEW_WORKERS_PER_ADDRESS": "100000000",  # nor the crowd-entry limit (all workers share 127.0.0.1)
+        "DJANGO_STATIC_ROOT": str(ROOT / ".bench" / "static"),
     }
+    # Production static storage needs its manifest: collect once, like a deploy does.
+    if not (ROOT / ".bench" / "static" / "staticfiles.json").exists():
+        subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "collectstatic", "--noinput", "-v0"],
+            cwd=ROOT, env=env, check=True,
+        )  # fmt: skip
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "--workers",
          str(processes), "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning"],
