@@ -83,7 +83,10 @@ def s3_storage(settings, s3_server):
             bucket.delete_object(Bucket=s3_server.bucket, Key=item["Key"])
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {"BACKEND": "config.storage.PublicEndpointS3Storage", "OPTIONS": s3_server.storage_options()},
+        "default": {
+            "BACKEND": "config.storage.PublicEndpointS3Storage",
+            "OPTIONS": s3_server.storage_options(),
+        },
     }
     settings.CONTENT_SECURITY_POLICY = settings.CONTENT_SECURITY_POLICY.replace(
         "img-src 'self'", f"img-src 'self' {s3_server.endpoint_url}"

@@ -12,6 +12,7 @@ https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -25,19 +26,24 @@ EXPIRED_BODY = (
 
 
 class _ExpiryCheck:
-    """WSGI middleware: 403 for a presigned request whose X-Amz-Date + X-Amz-Expires is in the past."""
+    """WSGI middleware: 403 for a presigned request past its expiry (SigV4 X-Amz-Date + X-Amz-Expires, or
+    SigV2 Expires)."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))
-        if "X-Amz-Expires" in query and "X-Amz-Date" in query:
+        now = datetime.now(UTC)
+        expired = False
+        if "X-Amz-Expires" in query and "X-Amz-Date" in query:  # SigV4
             signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-            age = (datetime.now(UTC) - signed).total_seconds()
-            if age > int(query["X-Amz-Expires"][0]):
-                start_response("403 Forbidden", [("Content-Type", "application/xml")])
-                return [EXPIRED_BODY]
+            expired = (now - signed).total_seconds() > int(query["X-Amz-Expires"][0])
+        elif "Expires" in query and "Signature" in query:  # SigV2: an absolute time
+            expired = now.timestamp() > int(query["Expires"][0])
+        if expired:
+            start_response("403 Forbidden", [("Content-Type", "application/xml")])
+            return [EXPIRED_BODY]
         return self.app(environ, start_response)
 
 
@@ -78,6 +84,7 @@ class LoopbackS3:
                 self._server_ready_event.set()
                 self._server.serve_forever()
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
         self._server = Server(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         self.port = int(self._server.get_host_and_port()[1])
@@ -116,6 +123,7 @@ class LoopbackS3:
             "secret_key": self.secret_key,
             "querystring_auth": True,
             "file_overwrite": False,
+            "signature_version": "s3v4",
         }
 
     def environment(self) -> dict[str, str]:

@@ -104,7 +104,9 @@ def folder_files(prefix: str, *, storage: Storage | None = None) -> list[str]:
     target = _storage(storage)
     marker = f"{prefix.rstrip('/')}/{COMPLETE_MARKER}"
     if not target.exists(marker):
-        raise IncompleteFolder(f"{prefix!r} in storage is incomplete or missing (no {COMPLETE_MARKER} marker)")
+        raise IncompleteFolder(
+            f"{prefix!r} in storage is incomplete or missing (no {COMPLETE_MARKER} marker)"
+        )
     with target.open(marker, "rb") as handle:
         return [line for line in handle.read().decode().splitlines() if line]
 

@@ -44,7 +44,7 @@ class CountingReader(io.RawIOBase):
     def readinto(self, buffer) -> int:
         n = min(len(buffer), self.left)
         self.largest_read = max(self.largest_read, n)
-        buffer[:n] = bytes((i % 251 for i in range(n)))
+        buffer[:n] = bytes(i % 251 for i in range(n))
         self.left -= n
         return n
 
