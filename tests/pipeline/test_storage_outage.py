@@ -44,7 +44,9 @@ def test_a_generation_job_fails_clearly_when_the_store_stops_and_resumes_when_it
 ):
     campaign = demo_campaign_seed(n_prompts=3)
     generator = Generator.objects.get(name=DEMO_GENERATOR)
-    params = GenerationParams(campaign_id=campaign.pk, generator_ids=[generator.pk], images_per_prompt=2, seed=5)
+    params = GenerationParams(
+        campaign_id=campaign.pk, generator_ids=[generator.pk], images_per_prompt=2, seed=5
+    )
     job = Job.objects.create(kind="generate", campaign=campaign, params=params.to_json())
     saved = stop_after(s3_storage, s3_server, 2, monkeypatch)
 
