@@ -15,7 +15,7 @@ from pipeline.services.demo import DEMO_GENERATOR, demo_campaign_seed
 from scoring.services.judgments_io import judgments_export_store
 from tests.helpers import fresh
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # the heartbeat sees the job
 
 
 def stop_after(storage, server, saves: int, monkeypatch) -> list[str]:
