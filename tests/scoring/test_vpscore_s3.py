@@ -14,7 +14,8 @@ from core.storage_io import COMPLETE_MARKER
 from scoring.models import RewardModel
 from scoring.services.vpscore import reward_model_score_start, reward_model_train_start
 from tests.helpers import fresh
-from tests.scoring.test_vpscore_jobs import FAST_TRAINING, red_square_campaign, tiny_blip  # noqa: F401
+from tests.scoring.test_vpscore_jobs import FAST_TRAINING, red_square_campaign
+from tests.scoring.test_vpscore_jobs import tiny_blip as tiny_blip  # the module-scoped fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]  # the heartbeat sees the job
 
@@ -25,7 +26,7 @@ def test_a_checkpoint_trained_on_one_worker_scores_on_another_through_the_bucket
     s3_storage,
     s3_server,
     settings,
-    tmp_path,  # noqa: F811
+    tmp_path,
 ):
     settings.VPSCORE_WORK_DIR = str(tmp_path / "trainer-disk")
     campaign, fidelity, _judge = red_square_campaign(aspects, n_prompts=6, pairs_per_prompt=3)
