@@ -75,6 +75,10 @@ def s3_server():
 def s3_storage(settings, s3_server):
     """The default storage is the app's S3 storage (config.storage.PublicEndpointS3Storage) on the loopback
     server's bucket, emptied first; the CSP lets browsers load images from it, as production's settings do."""
+    # The URLconf adds the local /media/ route only for a local storage: build it before switching, so a
+    # session whose first test uses S3 still has it for the tests after.
+    import config.urls  # noqa: F401
+
     if s3_server._server is None:  # a test that stopped the server failed before starting it again
         s3_server.start()
     bucket = s3_server.client()
