@@ -58,3 +58,43 @@ def aspects(db):
     from pipeline.services.aspects import aspects_ensure_defaults
 
     return aspects_ensure_defaults()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3 API server on a loopback port for the whole session (moto; core/s3_loopback.py), like the
+    PostgreSQL and Redis the tests run against. A test may stop() and start() it again."""
+    from core.s3_loopback import LoopbackS3
+
+    server = LoopbackS3().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(settings, s3_server):
+    """The default storage is the app's S3 storage (config.storage.PublicEndpointS3Storage) on the loopback
+    server's bucket, emptied first; the CSP lets browsers load images from it, as production's settings do."""
+    # The URLconf adds the local /media/ route only for a local storage: build it before switching, so a
+    # session whose first test uses S3 still has it for the tests after.
+    import config.urls  # noqa: F401
+
+    if s3_server._server is None:  # a test that stopped the server failed before starting it again
+        s3_server.start()
+    bucket = s3_server.client()
+    for listed in bucket.get_paginator("list_objects_v2").paginate(Bucket=s3_server.bucket):
+        for item in listed.get("Contents", []):
+            bucket.delete_object(Bucket=s3_server.bucket, Key=item["Key"])
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "config.storage.PublicEndpointS3Storage",
+            "OPTIONS": s3_server.storage_options(),
+        },
+    }
+    settings.CONTENT_SECURITY_POLICY = settings.CONTENT_SECURITY_POLICY.replace(
+        "img-src 'self'", f"img-src 'self' {s3_server.endpoint_url}"
+    )
+    from django.core.files.storage import storages
+
+    return storages["default"]

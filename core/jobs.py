@@ -55,6 +55,7 @@ from django.utils.module_loading import import_string
 
 from core.models import Job
 from core.registry import QUEUE_TASKS, JobParams, job_kind
+from core.storage_io import storage_failure
 
 logger = logging.getLogger(__name__)
 
@@ -428,7 +429,7 @@ def job_run(*, job_id: int, task_id: str = "") -> str:
             owner,
             Job.Status.FAILED,
             log=_line("failed:\n" + traceback.format_exc(limit=8)),
-            error=f"{type(exc).__name__}: {exc}"[:5000],
+            error=(storage_failure(exc) or f"{type(exc).__name__}: {exc}")[:5000],
         )
     finally:
         if heartbeat is not None:

@@ -13,4 +13,9 @@ urlpatterns = [
     path(
         "campaigns/<slug:slug>/export/judgments.jsonl", export_views.export_judgments, name="export-judgments"
     ),
+    path(
+        "campaigns/<slug:slug>/export/judgments/stored/",
+        export_views.export_judgments_stored,
+        name="export-judgments-stored",
+    ),
 ]

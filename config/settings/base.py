@@ -199,6 +199,10 @@ if AWS_STORAGE_BUCKET_NAME:
             "region_name": env("AWS_S3_REGION_NAME", default=None),
             # Keys are read by boto3 from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment.
             "querystring_auth": env.bool("AWS_QUERYSTRING_AUTH", default=True),
+            # Presigned links with Signature Version 4 (expiry as a duration from the signing time). boto3
+            # still signs links with version 2 in us-east-1, which AWS has deprecated.
+            # https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+            "signature_version": env("AWS_S3_SIGNATURE_VERSION", default="s3v4"),
             "file_overwrite": False,
         },
     }

@@ -16,6 +16,8 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,6 +29,7 @@ from django.utils import timezone
 
 from annotate.models import Annotator, Aspect, Campaign, Image, Judgment, Pair
 from annotate.services.campaigns import crowdworker_create, human_annotator_for
+from core.storage_io import store_stream
 from pipeline.models import AIJudgeConfig
 from pipeline.services.judges import judge_annotator
 
@@ -183,6 +186,25 @@ def judgments_export(
         out.write(line)
         count += 1
     return count
+
+
+def judgments_export_store(
+    *, campaign: Campaign, include_rejected: bool = False, pseudonymise: bool = False
+) -> tuple[str, int]:
+    """The campaign's JSONL export written to storage (a temporary file, then streamed up in chunks: never
+    the whole export in memory); returns (stored name, judgments written). Served by a signed link."""
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    suffix = "-pseudonymised" if pseudonymise else ""
+    name = f"exports/judgments/{campaign.slug}-{stamp}-{secrets.token_hex(4)}{suffix}.jsonl"
+    with tempfile.TemporaryFile() as spool:
+        count = 0
+        for line in judgments_export_lines(
+            campaign_slugs=[campaign.slug], include_rejected=include_rejected, pseudonymise=pseudonymise
+        ):
+            spool.write(line.encode())
+            count += 1
+        spool.seek(0)
+        return store_stream(name, spool, replace=False), count
 
 
 class _Checker:

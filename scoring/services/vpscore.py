@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image as PILImage
@@ -35,13 +34,14 @@ from PIL import Image as PILImage
 from annotate.models import Annotator, Aspect, Campaign, Image, Judgment, Pair
 from core.jobs import JobContext, job_create
 from core.models import Job
+from core.storage_io import COMPLETE_MARKER as COMPLETE_MARKER  # re-exported: a checkpoint's marker
+from core.storage_io import fetch_folder, store_folder
 from scoring.models import ImageScore, RewardModel
 from scoring.stats.agreement import agreement_statistic, majority_pair_counts
 from scoring.stats.bootstrap import ItemStatistic, bootstrap_intervals
 from scoring.stats.votes import majority_vote, ratio
 
 CHECKPOINT_PREFIX = "reward-models"
-COMPLETE_MARKER = "COMPLETE"
 CHOICE_INDEX = {"A": 0, "tie": 1, "B": 2}
 TARGET = {"A": 1.0, "B": 0.0, "tie": 0.5}
 LABEL_SOURCES = ("ai", "human", "both")
@@ -175,38 +175,13 @@ def work_dir(reward_model: RewardModel) -> Path:
 
 
 def checkpoint_upload(folder: Path, prefix: str) -> list[str]:
-    """Every file of `folder` under `prefix` in the default storage, the COMPLETE marker last."""
-    marker = f"{prefix}/{COMPLETE_MARKER}"
-    if default_storage.exists(marker):  # a checkpoint being replaced is not complete until the new marker
-        default_storage.delete(marker)
-    names = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        name = f"{prefix}/{path.relative_to(folder).as_posix()}"
-        if default_storage.exists(name):
-            default_storage.delete(name)
-        with path.open("rb") as handle:
-            default_storage.save(name, handle)
-        names.append(name)
-    manifest = "\n".join(n[len(prefix) + 1 :] for n in names)
-    default_storage.save(f"{prefix}/{COMPLETE_MARKER}", ContentFile(manifest.encode()))
-    return names
+    """Every file of `folder` under `prefix` in the default storage, the COMPLETE marker last (core.storage_io)."""
+    return store_folder(folder, prefix)
 
 
 def checkpoint_download(prefix: str, into: Path) -> Path:
-    """A stored checkpoint into a local folder; refuses one whose COMPLETE marker is missing."""
-    marker = f"{prefix}/{COMPLETE_MARKER}"
-    if not default_storage.exists(marker):
-        raise FileNotFoundError(
-            f"checkpoint {prefix!r} is incomplete or missing (no {COMPLETE_MARKER} marker)"
-        )
-    with default_storage.open(marker, "rb") as handle:
-        files = [line for line in handle.read().decode().splitlines() if line]
-    for relative in files:
-        target = into / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with default_storage.open(f"{prefix}/{relative}", "rb") as src:
-            target.write_bytes(src.read())
-    return into
+    """A stored checkpoint into a local folder, in chunks; refuses one whose COMPLETE marker is missing."""
+    return fetch_folder(prefix, into)
 
 
 def _config(reward_model: RewardModel, aspects: list[str]) -> Any:
