@@ -19,20 +19,20 @@ from scoring.models import RewardModel
 from scoring.services.vpscore import reward_model_train_start
 
 DEMO_MODEL_NAME = "VP-Score demo (tiny random backbone)"
-# Small enough for a shared 2-core machine: 3200 pairs through a 2-layer, 32-wide BLIP at 48 px (the
+# Small enough for a shared 2-core machine: 9600 pairs through a 2-layer, 32-wide BLIP at 48 px (the
 # bench measures ~200 pairs/s per core on such a model). Checkpoints are chosen on the held-out prompts'
 # AI labels (the demo's simulated crowd labels too few pairs for that); the accuracy table on the page
 # still compares the model with the human majority on those prompts.
 DEMO_TRAINING = {
-    "max_steps": 200,
+    "max_steps": 600,
     "batch_size": 16,
     "learning_rate": 1e-3,
     "weight_decay": 0.0,
     "warmup_steps": 20,
     "freeze_fraction": 0.5,
-    "eval_every": 50,
-    "save_every": 100,
-    "log_every": 10,
+    "eval_every": 100,
+    "save_every": 200,
+    "log_every": 20,
     "val_fraction": 0.3,
     "validation": "labels",
     "seed": 0,
