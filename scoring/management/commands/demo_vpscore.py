@@ -89,8 +89,11 @@ class Command(BaseCommand):
 
     def _wait(self, reward_model: RewardModel, timeout: float) -> None:
         started = time.monotonic()
+        job_id = reward_model.job_id
+        if job_id is None:
+            raise CommandError("the demo reward model has no training job")
         while True:
-            job = Job.objects.get(pk=reward_model.job_id)
+            job = Job.objects.get(pk=job_id)
             if job.is_finished:
                 break
             if time.monotonic() - started > timeout:
