@@ -6,6 +6,8 @@ whatever their size, so without this an anonymous 300 MB POST to /login/ was spo
 answer. The cap depends on who asks: anonymous visitors send sign-in forms (REQUEST_MAX_BODY_ANONYMOUS),
 signed-in workers send judgments (REQUEST_MAX_BODY_SIGNED_IN), staff upload prompt files
 (REQUEST_MAX_BODY_STAFF). The session is only looked at when a body is larger than the anonymous cap.
+Paths under REQUEST_BODY_LIMIT_SKIP_PREFIXES (the API) are capped by their own middleware, which also
+knows token-authenticated callers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
+from django.middleware.gzip import GZipMiddleware
 
 
 def _body_limit(request: HttpRequest) -> int:
@@ -40,7 +44,10 @@ class RequestBodyLimitMiddleware:
             return HttpResponse("Invalid Content-Length.", status=400, content_type="text/plain")
         if length < 0:
             return HttpResponse("Invalid Content-Length.", status=400, content_type="text/plain")
-        if length > settings.REQUEST_MAX_BODY_ANONYMOUS:
+        skip = getattr(settings, "REQUEST_BODY_LIMIT_SKIP_PREFIXES", ())
+        if length > settings.REQUEST_MAX_BODY_ANONYMOUS and not (
+            skip and request.path.startswith(tuple(skip))
+        ):
             limit = _body_limit(request)
             if length > limit:
                 return HttpResponse(
@@ -100,3 +107,21 @@ class ContentSecurityPolicyMiddleware:
         if policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = policy
         return response
+
+
+_COMPRESSIBLE = ("text/", "application/json", "application/javascript", "image/svg+xml")
+
+
+class TextGZipMiddleware(GZipMiddleware):
+    """Django's GZipMiddleware for text answers only (pages, htmx panes, JSON).
+
+    Images and downloads pass untouched: PNG, JPEG and WebP are compressed already, and gzipping a
+    streamed image costs CPU for nothing. Django's gzip pads each answer with random bytes against BREACH
+    (https://docs.djangoproject.com/en/5.2/ref/middleware/#module-django.middleware.gzip).
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        """Compress a text answer for a client that accepts gzip."""
+        if not response.get("Content-Type", "").startswith(_COMPRESSIBLE):
+            return response
+        return super().process_response(request, response)

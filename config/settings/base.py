@@ -38,19 +38,30 @@ INSTALLED_APPS = [
     "annotate",
     "pipeline",
     "scoring",
+    "ninja",  # serves the API docs' Swagger UI assets from static/ (no CDN)
+    "api",
 ]
 
 MIDDLEWARE = [
     # Outermost, so every response gets the header, static files and refusals included.
     "core.middleware.ContentSecurityPolicyMiddleware",
+    # Under /api/ every error answer is the API's JSON error document (404, 405, 413, 500 included).
+    "api.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Signed local media links, answered before sessions, CSRF and the user are loaded (core/media.py).
+    "core.media.SignedMediaMiddleware",
+    # gzip for HTML and JSON answers when the browser accepts it (static files come compressed already,
+    # images are compressed formats); after WhiteNoise, which answers static files itself.
+    "core.middleware.TextGZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Refuses oversize bodies by Content-Length before anything reads them (caps below).
     "core.middleware.RequestBodyLimitMiddleware",
+    # The same for /api/ paths, with the API's caps (a bearer token counts as signed in).
+    "api.middleware.ApiBodyLimitMiddleware",
     # 400 for a NUL byte in any parameter (PostgreSQL text cannot hold one; it would be a 500).
     "core.middleware.NulParameterMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -60,6 +71,9 @@ MIDDLEWARE = [
     "annotate.middleware.LoginLimitMiddleware",
 ]
 
+# Templates sent once per judgment set: loaded without the whitespace between tags (core/template_loaders.py).
+LEAN_TEMPLATES = ("annotate/label.html",)
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
@@ -68,8 +82,24 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
         "OPTIONS": {
+            # Project templates through the lean loader (LEAN_TEMPLATES below lose their layout
+            # whitespace when loaded), then the apps' own (the admin's); both cached, and wrapped by
+            # template_partials' loader ("page.html#partial"), which keeps a list that starts with it.
+            "loaders": [
+                (
+                    "template_partials.loader.Loader",
+                    [
+                        (
+                            "django.template.loaders.cached.Loader",
+                            [
+                                "core.template_loaders.LeanLoader",
+                                "django.template.loaders.app_directories.Loader",
+                            ],
+                        )
+                    ],
+                )
+            ],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -219,6 +249,17 @@ PROMPT_IMPORT_MAX_ROWS = env.int("PROMPT_IMPORT_MAX_ROWS", default=200_000)
 REQUEST_MAX_BODY_ANONYMOUS = env.int("REQUEST_MAX_BODY_ANONYMOUS", default=64 * 1024)
 REQUEST_MAX_BODY_SIGNED_IN = env.int("REQUEST_MAX_BODY_SIGNED_IN", default=1024 * 1024)
 REQUEST_MAX_BODY_STAFF = env.int("REQUEST_MAX_BODY_STAFF", default=PROMPT_IMPORT_MAX_BYTES + 1024 * 1024)
+
+# The REST API (api/, docs/api.md). Its paths are capped by api.middleware.ApiBodyLimitMiddleware, which knows
+# bearer tokens: anonymous and worker callers get the caps above, admins REQUEST_MAX_BODY_API_STAFF (one
+# image upload). JSON bodies are also bound by DATA_UPLOAD_MAX_MEMORY_SIZE. Writes are limited per token (per
+# user for a session): API_WRITE_RATE per API_WRITE_RATE_WINDOW_S seconds, then 429 with Retry-After.
+REQUEST_BODY_LIMIT_SKIP_PREFIXES = ("/api/",)
+REQUEST_MAX_BODY_API_STAFF = env.int("REQUEST_MAX_BODY_API_STAFF", default=IMAGE_MAX_BYTES + 1024 * 1024)
+API_WRITE_RATE = env.int("API_WRITE_RATE", default=1200)
+API_WRITE_RATE_WINDOW_S = env.int("API_WRITE_RATE_WINDOW_S", default=60)
+API_PAGE_MAX = 500  # the most rows one list call returns
+API_BULK_MAX = 1000  # the most prompts or judgments one bulk call takes
 
 # The environment variables an AI judge or a polish job may name as its API key. A staff user configures
 # judges (name of the key variable, base URL), so any other variable (DATABASE_URL, DJANGO_SECRET_KEY...)

@@ -28,6 +28,12 @@ from tests.factories import JobFactory
 # labeling routes. Django admin's own login and logout pages are sign-in pages, not admin pages. Media is
 # the images on the labeling screen.
 WORKER_PAGES = {
+    "api:tokens",  # a worker's own API tokens (labeling from a custom front end)
+    "api-v1:openapi-json",
+    "api-v1:openapi-view",
+    "api-v1:label_next",  # the labeling endpoints (their own assignments only: tests/api)
+    "api-v1:label_submit",
+    "api-v1:label_skip",
     "annotate:home",
     "annotate:login",
     "annotate:logout",
@@ -43,8 +49,11 @@ WORKER_PAGES = {
 }
 # What anyone may open without signing in: the sign-in pages, the crowd platform's entry link (which
 # creates or resumes the worker from the platform's participant id), and an invitation's set-password
-# link (it works only with a valid one-time token).
+# link (it works only with a valid one-time token), and the REST API's schema and its docs page (every API
+# operation itself is checked here too, and per role in tests/api/test_permissions.py).
 PUBLIC_PAGES = {
+    "api-v1:openapi-json",
+    "api-v1:openapi-view",
     "annotate:login",
     "annotate:logout",
     "annotate:crowd-start",
@@ -139,7 +148,10 @@ def test_the_walk_sees_every_route_and_the_allow_lists_are_not_stale(world):
     assert "admin:scoring_report_changelist" in names
     assert names >= WORKER_PAGES, WORKER_PAGES - names
     for name, url in urls_of(world["values"]):
-        if not name.startswith("admin:") and name != "media":
+        if name.startswith("api-v1:"):
+            # One API path serves several methods (list and create): the resolver names the first of them.
+            assert resolve(url).namespace == "api-v1", (name, url)
+        elif not name.startswith("admin:") and name != "media":
             assert resolve(url).url_name == name.split(":")[-1], (name, url)
 
 
