@@ -177,9 +177,9 @@ def print_table(rows: list[Timing], *, unit: str, baseline: Timing | None, peak_
     head += f" {'cache fill s':>12} {'peak GiB':>9}" + (f" {'MFU':>7}" if peak_tflops else "")
     print(head)
     for row in rows:
-        ratio = row.rate / baseline.rate if baseline else float("nan")
+        ratio = f"{row.rate / baseline.rate:.2f}x" if baseline else "–"
         line = (
-            f"{row.label:<34} {row.rate:>10.1f} {ratio:>7.2f}x {1000 * row.cpu_s / row.units:>12.2f} "
+            f"{row.label:<34} {row.rate:>10.1f} {ratio:>8} {1000 * row.cpu_s / row.units:>12.2f} "
             f"{row.flops / 1e9:>12.3f} {row.fill_s:>12.2f} {row.peak_gib:>9.2f}"
         )
         if peak_tflops:
