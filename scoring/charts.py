@@ -283,3 +283,83 @@ def rank_scatter(
                     f'<text x="{x:.1f}" y="{cy - 6:.1f}" font-size="10" fill="{MUTED}" text-anchor="{anchor}">{label}</text>'
                 )
     return _svg(width, height, title, body)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One line of a training curve: (step, value) points in step order."""
+
+    label: str
+    points: list[tuple[float, float]]
+    colour: str = INK
+
+
+def curve_chart(
+    curves: list[Curve],
+    *,
+    title: str,
+    y_label: str,
+    domain: tuple[float, float] | None = None,
+    reference: float | None = None,
+    width: int = 560,
+    height: int = 220,
+) -> SafeString | None:
+    """A line chart of values against training steps (loss, validation accuracy), with a legend."""
+    curves = [c for c in curves if c.points]
+    if not curves:
+        return None
+    xs = [x for c in curves for x, _ in c.points]
+    ys = [y for c in curves for _, y in c.points if math.isfinite(y)]
+    x_low, x_high = 0.0, max(max(xs), 1.0)
+    if domain is None:
+        low, high = (min(ys), max(ys)) if ys else (0.0, 1.0)
+        pad = (high - low) * 0.08 or 0.05
+        domain = (low - pad, high + pad)
+    y_low, y_high = domain
+    left, right, top, bottom = 48, 16, 26, height - 44
+    legend_y = height - 10
+
+    def x(value: float) -> float:
+        return left + (value - x_low) / (x_high - x_low) * (width - left - right)
+
+    def y(value: float) -> float:
+        clamped = min(max(value, y_low), y_high)
+        return bottom - (clamped - y_low) / (y_high - y_low) * (bottom - top)
+
+    body = [
+        f'<text x="{left}" y="14" fill="{INK}" font-weight="600">{escape(_shorten(title, 70))}</text>',
+        f'<text x="4" y="{(top + bottom) / 2:.1f}" fill="{MUTED}" font-size="10" '
+        f'transform="rotate(-90 10 {(top + bottom) / 2:.1f})" text-anchor="middle">{escape(y_label)}</text>',
+    ]
+    for tick in _ticks(y_low, y_high):
+        body.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="{GRID}"/>'
+        )
+        body.append(
+            f'<text x="{left - 4}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="{MUTED}">{tick:g}</text>'
+        )
+    body.append(
+        f'<text x="{width - right}" y="{bottom + 14}" text-anchor="end" fill="{MUTED}">step {x_high:g}</text>'
+        f'<text x="{left}" y="{bottom + 14}" fill="{MUTED}">0</text>'
+    )
+    if reference is not None and y_low <= reference <= y_high:
+        body.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(reference):.1f}" y2="{y(reference):.1f}" '
+            f'stroke="{MUTED}" stroke-dasharray="4 3"/>'
+        )
+    legend_x = float(left)
+    for curve in curves:
+        finite = [(px, py) for px, py in curve.points if math.isfinite(py)]
+        path = " ".join(f"{x(px):.1f},{y(py):.1f}" for px, py in finite)
+        body.append(f'<polyline points="{path}" fill="none" stroke="{curve.colour}" stroke-width="1.8"/>')
+        for px, py in finite:
+            body.append(
+                f'<circle cx="{x(px):.1f}" cy="{y(py):.1f}" r="2.2" fill="{curve.colour}">'
+                f"<title>{escape(curve.label)} at step {px:g}: {py:.4g}</title></circle>"
+            )
+        body.append(
+            f'<rect x="{legend_x:.1f}" y="{legend_y - 8}" width="10" height="3" fill="{curve.colour}"/>'
+            f'<text x="{legend_x + 14:.1f}" y="{legend_y - 4}" fill="{INK}">{escape(_shorten(curve.label, 24))}</text>'
+        )
+        legend_x += 24 + 7 * min(len(curve.label), 24)
+    return _svg(width, height, title, body)

@@ -30,6 +30,7 @@ from scoring.report_params import (
     ReportParameters,
 )
 from scoring.services.reports import REPORT_SCHEMA_VERSION, report_job_running, report_job_start
+from scoring.services.vpscore import leaderboard_columns
 
 
 def _ids(query: Any, name: str) -> set[int]:
@@ -254,6 +255,8 @@ def report_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "other_campaigns": Campaign.objects.exclude(pk=campaign.pk).order_by("name"),
         "majority_rules": MAJORITY_RULE_NAMES,
         "verdicts": verdicts,
+        # Mean VP-Score per generator beside the human strengths, for reward models that scored the campaign.
+        "vp_columns": leaderboard_columns(campaign, aspect["key"]) if aspect else [],
         "job": report_job_running(campaign=campaign, params=params),
         "stale": selectors.judgments_since(campaign_ids=params.campaign_ids, since=cached.created_at)
         if cached

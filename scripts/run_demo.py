@@ -150,6 +150,9 @@ def main() -> int:
             f"Images are stored in bucket {s3_server.bucket!r} at {s3_server.endpoint_url} (VP_DEMO_S3=1).",
             flush=True,
         )
+    # One torch thread per worker process: the demo VP-Score trains on the CPU beside the other jobs, and
+    # oversubscribed torch threads spin (on a loaded 2-core machine a training step took seconds).
+    env.setdefault("OMP_NUM_THREADS", "1")
     python = sys.executable
     supervisor = Supervisor(env=env)
 
@@ -180,6 +183,9 @@ def main() -> int:
     # Images, the simulated judge's labels and the simulated crowd's, then the first agreement report, all
     # before the server says it is ready: the report page has human and AI figures on first opening.
     run("seed_demo", "--wait")
+    # A tiny VP-Score (random backbone, CPU) trained on the simulated judge's labels, then scoring the
+    # campaign as an annotator of kind "model": the report below and /reward-models/ include it.
+    run("demo_vpscore", DEMO_SLUG, "--wait", "--backbone-dir", str(STATE / "vpscore-tiny-blip"))
     run("agreement_report", DEMO_SLUG)
     # WhiteNoise serves the collected files (and finds them itself while DEBUG is on).
     run("collectstatic", "--noinput", "-v", "0")

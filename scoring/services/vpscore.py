@@ -589,3 +589,35 @@ def generator_means(reward_model: RewardModel, campaign: Campaign) -> list[dict[
     for r in rows:
         table.setdefault(r["image__generator__name"], {})[r["aspect__key"]] = {"mean": r["mean"], "n": r["n"]}
     return [{"generator": g, "aspects": v} for g, v in table.items()]
+
+
+def leaderboard_columns(campaign: Campaign, aspect_key: str) -> list[dict[str, Any]]:
+    """A "mean VP-Score" column per ready reward model that scored this campaign: {name, is_demo, means}.
+
+    `means` maps generator id to the mean normalised score of its images in the campaign on `aspect_key`.
+    """
+    from django.db.models import Avg
+
+    rows = (
+        ImageScore.objects.filter(
+            image__prompt__campaigns=campaign,
+            aspect__key=aspect_key,
+            reward_model__status=RewardModel.Status.READY,
+        )
+        .values("reward_model_id", "reward_model__name", "reward_model__is_demo", "image__generator_id")
+        .annotate(mean=Avg("score"))
+        .order_by("reward_model__name")
+    )
+    columns: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        column = columns.setdefault(
+            r["reward_model_id"],
+            {
+                "id": r["reward_model_id"],
+                "name": r["reward_model__name"],
+                "is_demo": r["reward_model__is_demo"],
+                "means": {},
+            },
+        )
+        column["means"][r["image__generator_id"]] = r["mean"]
+    return list(columns.values())

@@ -22,3 +22,9 @@ _VERDICT_CLASSES = {"within": "within", "below": "below", "above": "above"}
 def verdict_class(verdict: str | None) -> str:
     """The CSS class of a verdict badge ("not enough data" and missing verdicts share one)."""
     return _VERDICT_CLASSES.get(verdict or "", "no-data")
+
+
+@register.filter
+def value_of(mapping: dict[Any, Any] | None, key: Any) -> Any:
+    """``mapping[key]``, or None when it is missing (for numbers: a missing value shows as a dash)."""
+    return None if mapping is None else mapping.get(key)

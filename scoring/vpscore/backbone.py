@@ -289,6 +289,36 @@ def build_tiny_backbone(
     For tests, benches and the demo: nothing is downloaded; the folder loads back with `load_backbone`
     exactly like a hub checkpoint does.
     """
+    tower = dict(hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2, intermediate_size=2 * hidden)
+    return build_random_backbone(
+        kind,
+        folder,
+        text={**tower, "max_position_embeddings": 32},
+        vision={
+            **tower,
+            "image_size": image_size,
+            "patch_size": max(4, image_size // 4),
+            "initializer_range": 0.02,  # BLIP's default (1e-10) leaves a random tower blind to the image
+        },
+        projection_dim=hidden,
+        seed=seed,
+    )
+
+
+def build_random_backbone(
+    kind: str,
+    folder: str | Path,
+    *,
+    text: dict[str, Any],
+    vision: dict[str, Any],
+    projection_dim: int,
+    seed: int = 0,
+) -> Path:
+    """Save a randomly initialised BLIP or CLIP of any size (text and vision config keys) to `folder`.
+
+    The tokenizer is word-level over a small vocabulary; the text embedding keeps `text["vocab_size"]`
+    rows when given (a released model's size), so the weights have the real model's shape.
+    """
     from transformers import BertTokenizer, BlipConfig, BlipForImageTextRetrieval, CLIPConfig, CLIPModel
 
     folder = Path(folder)
@@ -296,37 +326,15 @@ def build_tiny_backbone(
     vocab = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]", *sorted(set(TINY_WORDS))]
     tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
     torch.manual_seed(seed)
-    text = dict(
-        vocab_size=len(vocab),
-        hidden_size=hidden,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * hidden,
-        max_position_embeddings=32,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    vision = dict(
-        hidden_size=hidden,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * hidden,
-        image_size=image_size,
-        patch_size=max(4, image_size // 4),
-        initializer_range=0.02,  # BLIP's vision default (1e-10) leaves a random tower blind to the image
-    )
+    text = {"vocab_size": len(vocab), "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, **text}
     model: nn.Module
     if kind == "blip":
+        text_config = {**text, "encoder_hidden_size": vision["hidden_size"], "sep_token_id": 2}
         model = BlipForImageTextRetrieval(
-            BlipConfig(
-                text_config={**text, "encoder_hidden_size": hidden, "sep_token_id": 2},
-                vision_config=vision,
-                projection_dim=hidden,
-            )
+            BlipConfig(text_config=text_config, vision_config=vision, projection_dim=projection_dim)
         )
     elif kind == "clip":
-        model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=hidden))
+        model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=projection_dim))
     else:
         raise ValueError(f"unknown backbone kind {kind!r}; choose one of {', '.join(KINDS)}")
     model.save_pretrained(folder)
