@@ -28,6 +28,7 @@ parquet file in record batches and saved with Django's storage API (local media 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import tempfile
@@ -38,13 +39,20 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, Q
 
 from annotate.models import Annotator, Aspect, Campaign, Generator, Judgment, Pair, Prompt
-from annotate.services.images import ImageRejected, ImageToIngest, image_check, images_ingest_many
+from annotate.services.images import (
+    CheckedImage,
+    ImageRejected,
+    ImageToIngest,
+    image_check,
+    images_ingest_many,
+)
 from annotate.services.prompts import prompt_text_key
 from core.jobs import JobContext
 from pipeline.datasets import DatasetError
@@ -80,24 +88,51 @@ def local_file(name: str) -> Iterator[Path]:
         yield Path(tmp.name)
 
 
-def imported_annotator(*, dataset: str, rater: str) -> Annotator:
-    """The human annotator standing for one original rater of an imported data set (created once)."""
-    external_id = f"{dataset}:{rater}"[:128]
-    found = Annotator.objects.filter(platform=IMPORT_PLATFORM, external_id=external_id).first()
-    if found is not None:
-        return found
-    user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(
-        username=f"imported-{external_id}"[:150], defaults={"is_active": False}
+def imported_annotators(*, dataset: str, raters: Iterable[str]) -> dict[str, int]:
+    """The human annotators standing for original raters of an imported data set: rater -> annotator id.
+
+    Created once each, in bulk: an inactive user that cannot sign in (unusable password) and a human
+    annotator with ``platform="import"``, ``external_id="<data set>:<rater>"``.
+    """
+    wanted = {rater: f"{dataset}:{rater}"[:128] for rater in raters}
+    found = dict(
+        Annotator.objects.filter(platform=IMPORT_PLATFORM, external_id__in=list(wanted.values())).values_list(
+            "external_id", "pk"
+        )
     )
-    user.set_unusable_password()
-    user.save(update_fields=["password"])
-    annotator, _ = Annotator.objects.get_or_create(
-        platform=IMPORT_PLATFORM,
-        external_id=external_id,
-        defaults={"kind": Annotator.Kind.HUMAN, "user": user, "name": f"{dataset} rater {rater}"[:200]},
-    )
-    return annotator
+    missing = {rater: ext for rater, ext in wanted.items() if ext not in found}
+    if missing:
+        user_model = get_user_model()
+        usernames = {ext: f"imported-{ext}"[:150] for ext in missing.values()}
+        user_model.objects.bulk_create(
+            [
+                user_model(username=name, is_active=False, password=make_password(None))
+                for name in usernames.values()
+            ],
+            ignore_conflicts=True,
+        )
+        users = dict(
+            user_model.objects.filter(username__in=list(usernames.values())).values_list("username", "pk")
+        )
+        Annotator.objects.bulk_create(
+            [
+                Annotator(
+                    kind=Annotator.Kind.HUMAN,
+                    user_id=users[usernames[ext]],
+                    name=f"{dataset} rater {rater}"[:200],
+                    platform=IMPORT_PLATFORM,
+                    external_id=ext,
+                )
+                for rater, ext in missing.items()
+            ],
+            ignore_conflicts=True,
+        )
+        found = dict(
+            Annotator.objects.filter(
+                platform=IMPORT_PLATFORM, external_id__in=list(wanted.values())
+            ).values_list("external_id", "pk")
+        )
+    return {rater: found[ext] for rater, ext in wanted.items()}
 
 
 def aspect_for_import(key: str) -> Aspect:
@@ -115,25 +150,39 @@ def aspect_for_import(key: str) -> Aspect:
     return aspect
 
 
-def _checked_row(row: PickRow) -> tuple[Any, Any]:
+#: Pass one remembers what image_check learned per sha256 (format, width, height), so pass two only hashes
+#: the bytes again; at most this many images (about 150 bytes each). A resumed run checks again in full.
+CHECKED_CACHE_MAX = 300_000
+
+
+def _checked_row(row: PickRow, known: dict[str, tuple[str, int, int]] | None = None) -> tuple[Any, Any]:
     checked = []
     for column, data in (("jpg_0", row.jpg_0), ("jpg_1", row.jpg_1)):
+        sha = hashlib.sha256(data).hexdigest() if known else ""
+        if known and sha in known:
+            checked.append(CheckedImage(data, sha, *known[sha]))
+            continue
         try:
-            checked.append(image_check(data=data, filename=""))
+            result = image_check(data=data, filename="")
         except ImageRejected as exc:
             raise DatasetError(str(exc).replace("the file", "the image"), row=row.row, field=column) from exc
+        if known is not None and len(known) < CHECKED_CACHE_MAX:
+            known[result.sha256] = (result.format, result.width, result.height)
+        checked.append(result)
     if checked[0].sha256 == checked[1].sha256:
         raise DatasetError("jpg_0 and jpg_1 are the same image", row=row.row, field="jpg_1")
     return checked[0], checked[1]
 
 
-def pickapic_validate(path: Path, ctx: JobContext | None = None) -> int:
+def pickapic_validate(
+    path: Path, ctx: JobContext | None = None, known: dict[str, tuple[str, int, int]] | None = None
+) -> int:
     """Pass one: check every row and image; returns the number of labelled rows. Stores nothing."""
     n = 0
     done = 0
     for batch in pickapic_read(path, batch_rows=IMPORT_BATCH_ROWS):
         for row in batch.rows:
-            _checked_row(row)
+            _checked_row(row, known)
         n += len(batch.rows)
         if ctx is not None:
             ctx.advance(batch.end - done)
@@ -149,6 +198,7 @@ class _ImportCaches:
     generators: dict[str, int]
     annotators: dict[str, int]
     aspects: dict[str, Aspect]
+    checked: dict[str, tuple[str, int, int]]
 
 
 def _prompts_for(captions: Iterable[str], campaign: Campaign) -> dict[str, int]:
@@ -164,14 +214,19 @@ def _prompts_for(captions: Iterable[str], campaign: Campaign) -> dict[str, int]:
     return {c: found[prompt_text_key(c)] for c in captions}
 
 
+def _rater(row: PickRow) -> str:
+    return row.user_id or row.label_source or "all"
+
+
 def _pickapic_write_batch(
     rows: list[PickRow], *, campaign: Campaign, dataset: str, default_aspect: str, caches: _ImportCaches
 ) -> int:
+    """Write one batch of checked rows (idempotent: a re-run of the batch adds nothing)."""
     prompts = _prompts_for({r.caption for r in rows}, campaign)
     items: list[ImageToIngest] = []
     sides: list[tuple[str, str]] = []
     for row in rows:
-        first, second = _checked_row(row)
+        first, second = _checked_row(row, caches.checked)
         for checked, model, uid in ((first, row.model_0, row.uid_0), (second, row.model_1, row.uid_1)):
             name = model or dataset
             if name not in caches.generators:
@@ -182,6 +237,9 @@ def _pickapic_write_batch(
             items.append(ImageToIngest(checked, caches.generators[name], prompts[row.caption], params))
         sides.append((first.sha256, second.sha256))
     ids = images_ingest_many(items)
+    new_raters = {_rater(row) for row in rows} - set(caches.annotators)
+    if new_raters:
+        caches.annotators.update(imported_annotators(dataset=dataset, raters=new_raters))
     pairs = []
     for row, (sha_0, sha_1) in zip(rows, sides, strict=True):
         a, b = sorted((ids[sha_0], ids[sha_1]))
@@ -199,9 +257,7 @@ def _pickapic_write_batch(
     for row, (sha_0, sha_1) in zip(rows, sides, strict=True):
         id_0, id_1 = ids[sha_0], ids[sha_1]
         zero_is_a = id_0 < id_1
-        rater = row.user_id or row.label_source or "all"
-        if rater not in caches.annotators:
-            caches.annotators[rater] = imported_annotator(dataset=dataset, rater=rater).pk
+        rater = _rater(row)
         key = row.aspect or default_aspect
         if key not in caches.aspects:
             caches.aspects[key] = aspect_for_import(key)
@@ -242,16 +298,17 @@ def dataset_import_job(ctx: JobContext) -> dict[str, Any]:
     dataset = params.dataset_name or Path(params.source_name).stem
     with local_file(params.source_name) as path:
         total_rows = pickapic_count(path)
+        known: dict[str, tuple[str, int, int]] = {}
         if not ctx.state.get("validated"):
             ctx.set_progress(0, 2 * total_rows)
             ctx.log(f"checking {total_rows:,} rows of {Path(params.source_name).name}")
-            labelled = pickapic_validate(path, ctx)
+            labelled = pickapic_validate(path, ctx, known)
             campaign = campaign_for_import(campaign_id=params.campaign_id, campaign_name=params.campaign_name)
             ctx.save_state(validated=True, labelled=labelled, campaign_id=campaign.pk, next_row=0, written=0)
         campaign = Campaign.objects.get(pk=ctx.state["campaign_id"])
         next_row, written = int(ctx.state["next_row"]), int(ctx.state["written"])
         ctx.set_progress(total_rows + next_row, 2 * total_rows)
-        caches = _ImportCaches({}, {}, {})
+        caches = _ImportCaches({}, {}, {}, known)
         for batch in pickapic_read(path, batch_rows=IMPORT_BATCH_ROWS, start_row=next_row):
             ctx.check_cancelled()
             if batch.rows:
