@@ -30,9 +30,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
-import os
 import tempfile
 import uuid
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +65,7 @@ EXPORT_PAIR_CHUNK = 2000
 LABEL_SOURCES = ("human_majority", "ai", "consensus")
 TIE_MODES = ("drop", "half")
 IMAGE_MODES = ("bytes", "paths")
-EXPORT_FORMATS = ("dpo_parquet",)
+EXPORT_FORMATS = ("dpo_parquet", "hf_datasets")
 IMPORT_FORMATS = ("pickapic",)
 
 
@@ -469,8 +469,57 @@ def dpo_rows(params: Any, *, on_chunk: Any = None) -> Iterator[dict[str, Any]]:
             on_chunk(len(chunk))
 
 
+def _hf_features(paths: bool) -> Any:
+    import datasets
+
+    image = datasets.Value("string") if paths else datasets.Image()
+    return datasets.Features(
+        {
+            "caption": datasets.Value("string"),
+            "jpg_0": image,
+            "jpg_1": image,
+            "label_0": datasets.Value("float64"),
+            "label_1": datasets.Value("float64"),
+            "model_0": datasets.Value("string"),
+            "model_1": datasets.Value("string"),
+            "aspect": datasets.Value("string"),
+            "label_source": datasets.Value("string"),
+        }
+    )
+
+
+def _write_hf_folder(params: Any, folder: Path, on_chunk: Any) -> int:
+    """The rows as a Hugging Face ``datasets`` folder (``save_to_disk``) with Image features, zipped after.
+
+    ``Dataset.from_generator`` writes arrow shards as the rows stream in (its cache lives in a temporary
+    folder), so the rows are never all in memory."""
+    import datasets
+
+    paths = params.images == "paths"
+    count = {"rows": 0}
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for row in dpo_rows(params, on_chunk=on_chunk):
+            count["rows"] += 1
+            if not paths:
+                row = {
+                    **row,
+                    "jpg_0": {"bytes": row["jpg_0"], "path": None},
+                    "jpg_1": {"bytes": row["jpg_1"], "path": None},
+                }
+            yield row
+
+    with tempfile.TemporaryDirectory() as cache:
+        table = datasets.Dataset.from_generator(rows, features=_hf_features(paths), cache_dir=cache)
+        table.save_to_disk(str(folder))
+    return count["rows"]
+
+
 def dataset_export_job(ctx: JobContext) -> dict[str, Any]:
-    """The ``dataset_export`` job: stream the rows to a temporary parquet file, then save it in storage."""
+    """The ``dataset_export`` job: stream the rows to a temporary file, then save it in storage.
+
+    ``dpo_parquet`` is one parquet file; ``hf_datasets`` is a ``save_to_disk`` folder stored as one zip
+    (unzip it and ``datasets.load_from_disk`` the folder)."""
     params = ctx.params
     if params.format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {params.format!r}; formats: {', '.join(EXPORT_FORMATS)}")
@@ -481,21 +530,28 @@ def dataset_export_job(ctx: JobContext) -> dict[str, Any]:
         ctx.advance(n)
         ctx.check_cancelled()
 
-    name = f"exports/{ctx.job_id}/{params.filename or 'dpo'}.parquet"
+    stem = params.filename or ("dpo" if params.format == "dpo_parquet" else "hf-dataset")
+    suffix = ".parquet" if params.format == "dpo_parquet" else ".zip"
+    name = f"exports/{ctx.job_id}/{stem}{suffix}"
     if default_storage.exists(name):  # a resumed run writes the whole file again
         default_storage.delete(name)
-    fd, tmp = tempfile.mkstemp(suffix=".parquet")
-    os.close(fd)
-    try:
-        with DpoWriter(tmp, paths=params.images == "paths") as writer:
-            for row in dpo_rows(params, on_chunk=chunk_done):
-                writer.write(row)
-        rows = writer.rows
+    with tempfile.TemporaryDirectory() as work:
+        tmp = Path(work) / f"out{suffix}"
+        if params.format == "dpo_parquet":
+            with DpoWriter(tmp, paths=params.images == "paths") as writer:
+                for row in dpo_rows(params, on_chunk=chunk_done):
+                    writer.write(row)
+            rows = writer.rows
+        else:
+            folder = Path(work) / stem
+            rows = _write_hf_folder(params, folder, chunk_done)
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+                for file in sorted(folder.rglob("*")):
+                    if file.is_file():
+                        archive.write(file, file.relative_to(folder.parent).as_posix())
         with open(tmp, "rb") as handle:
-            stored = default_storage.save(name, File(handle, name=Path(name).name))
-        size = os.path.getsize(tmp)
-    finally:
-        os.unlink(tmp)
+            stored = default_storage.save(name, File(handle, name=tmp.name))
+        size = tmp.stat().st_size
     ctx.log(f"wrote {rows:,} rows ({size:,} bytes) to {stored}")
     return {"file": stored, "rows": rows, "bytes": size, "format": params.format}
 

@@ -333,3 +333,31 @@ def test_an_image_that_appears_twice_in_the_shard_is_stored_once(tmp_path, aspec
     job = run_import(stored_file(tmp_path, rows))
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert Image.objects.count() == 4
+
+
+def test_the_hf_datasets_folder_loads_with_load_from_disk(labelled_campaign, tmp_path):
+    import zipfile
+
+    import datasets
+
+    c = labelled_campaign
+    job = job_create(
+        kind=DATASET_EXPORT,
+        params=DatasetExportParams(campaign_ids=[c["campaign"].pk], format="hf_datasets", ties="half"),
+    )
+    assert job_run(job_id=job.pk) == Job.Status.SUCCEEDED, fresh(job.pk).error
+    name = fresh(job.pk).result["file"]
+    assert name.endswith(".zip")
+    with default_storage.open(name, "rb") as handle:
+        zipfile.ZipFile(io.BytesIO(handle.read())).extractall(tmp_path)
+    loaded = datasets.load_from_disk(str(tmp_path / "hf-dataset"))
+    assert loaded.num_rows == 3
+    assert isinstance(loaded.features["jpg_0"], datasets.Image)
+    _, table = run_export(campaign_ids=[c["campaign"].pk], ties="half")
+    assert loaded["caption"] == table.column("caption").to_pylist()
+    assert loaded["label_0"] == table.column("label_0").to_pylist()
+    first = loaded[0]["jpg_0"]  # decoded to a PIL image by the Image feature
+    np.testing.assert_array_equal(
+        np.asarray(first.convert("RGB")),
+        np.asarray(PILImage.open(io.BytesIO(table.column("jpg_0")[0].as_py())).convert("RGB")),
+    )
