@@ -165,7 +165,7 @@ def _checked_row(row: PickRow, known: dict[str, tuple[str, int, int]] | None = N
         try:
             result = image_check(data=data, filename="")
         except ImageRejected as exc:
-            raise DatasetError(str(exc).replace("the file", "the image"), row=row.row, field=column) from exc
+            raise DatasetError(str(exc), row=row.row, field=column) from exc
         if known is not None and len(known) < CHECKED_CACHE_MAX:
             known[result.sha256] = (result.format, result.width, result.height)
         checked.append(result)
