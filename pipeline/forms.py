@@ -315,6 +315,7 @@ class DatasetExportForm(forms.Form):
         choices=[
             ("dpo_parquet", "Diffusion-DPO parquet"),
             ("hf_datasets", "Hugging Face datasets folder (zip)"),
+            ("visionprefer_jsonl", "VisionPrefer-style JSONL (per prompt)"),
         ]
     )
     campaigns = forms.ModelMultipleChoiceField(Campaign.objects.all(), widget=forms.CheckboxSelectMultiple)

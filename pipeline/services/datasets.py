@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import json
 import tempfile
 import uuid
 import zipfile
@@ -45,7 +46,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, Q
 
-from annotate.models import Annotator, Aspect, Campaign, Generator, Judgment, Pair, Prompt
+from annotate.models import Annotator, Aspect, Campaign, Generator, Image, Judgment, Pair, Prompt
 from annotate.services.images import (
     CheckedImage,
     ImageRejected,
@@ -65,7 +66,7 @@ EXPORT_PAIR_CHUNK = 2000
 LABEL_SOURCES = ("human_majority", "ai", "consensus")
 TIE_MODES = ("drop", "half")
 IMAGE_MODES = ("bytes", "paths")
-EXPORT_FORMATS = ("dpo_parquet", "hf_datasets")
+EXPORT_FORMATS = ("dpo_parquet", "hf_datasets", "visionprefer_jsonl")
 IMPORT_FORMATS = ("pickapic",)
 
 
@@ -515,6 +516,112 @@ def _write_hf_folder(params: Any, folder: Path, on_chunk: Any) -> int:
     return count["rows"]
 
 
+def visionprefer_records(params: Any, *, on_chunk: Any = None) -> Iterator[dict[str, Any]]:
+    """One record per prompt of the campaigns: its images, and per judge and aspect the per-image scores,
+    the ranking (best first, by pairwise wins with a tie worth half) and the rationales.
+
+    Judges are the AI judges and reward models by name, and ``human_majority`` (each pair's strict human
+    majority). Images are listed by sha256, so the record does not depend on database ids."""
+    prompts = (
+        Prompt.objects.filter(pairs__campaign_id__in=params.campaign_ids)
+        .distinct()
+        .order_by("pk")
+        .values_list("pk", "text", "source_id")
+    )
+    stream = prompts.iterator(chunk_size=500)
+    aspect_filter = {"aspect__key__in": list(params.aspect_keys)} if params.aspect_keys else {}
+    while chunk := list(itertools.islice(stream, 500)):
+        ids = [c[0] for c in chunk]
+        pairs = Pair.objects.filter(campaign_id__in=params.campaign_ids, prompt_id__in=ids)
+        if not params.include_gold:
+            pairs = pairs.filter(is_gold=False)
+        images: dict[int, dict[int, dict[str, Any]]] = {pk: {} for pk in ids}
+        pair_rows = list(pairs.values_list("pk", "prompt_id", "image_a_id", "image_b_id"))
+        image_ids = {i for _, _, a, b in pair_rows for i in (a, b)}
+        prompt_of = {i: p for _, p, a, b in pair_rows for i in (a, b)}
+        for pk, name, sha, gen, seed in Image.objects.filter(pk__in=list(image_ids)).values_list(
+            "pk", "file", "sha256", "generator__name", "seed"
+        ):
+            images[prompt_of[pk]][pk] = {"path": name, "sha256": sha, "generator": gen, "seed": seed}
+        pair_of = {pk: (p, a, b) for pk, p, a, b in pair_rows}
+        verdicts: dict[tuple[int, str, str], list[tuple[int, int, str, float | None, float | None, str]]] = {}
+        statuses = [Annotator.Status.ACTIVE] + ([Annotator.Status.FLAGGED] if params.include_flagged else [])
+        rows = Judgment.objects.filter(
+            pair_id__in=list(pair_of), trial=1, rejected_at__isnull=True, **aspect_filter
+        )
+        human_votes: dict[tuple[int, str], list[int]] = {}
+        for pair_id, aspect, kind, name, status, choice, sa, sb, rationale in rows.order_by("pk").values_list(
+            "pair_id",
+            "aspect__key",
+            "annotator__kind",
+            "annotator__name",
+            "annotator__status",
+            "choice",
+            "score_a",
+            "score_b",
+            "rationale",
+        ):
+            prompt_id, a, b = pair_of[pair_id]
+            if kind == Annotator.Kind.HUMAN:
+                if status in statuses:
+                    votes = human_votes.setdefault((pair_id, aspect), [0, 0, 0])
+                    votes[("A", "B", "tie").index(choice)] += 1
+                continue
+            verdicts.setdefault((prompt_id, name, aspect), []).append((a, b, choice, sa, sb, rationale))
+        for (pair_id, aspect), (va, vb, vt) in human_votes.items():
+            majority = HumanVotes(va, vb, vt).majority
+            if majority is not None:
+                prompt_id, a, b = pair_of[pair_id]
+                verdicts.setdefault((prompt_id, "human_majority", aspect), []).append(
+                    (a, b, majority, None, None, "")
+                )
+        for pk, text, source_id in chunk:
+            order = sorted(images[pk], key=lambda i: images[pk][i]["sha256"])
+            if not order:
+                continue
+            index = {image_id: n for n, image_id in enumerate(order)}
+            judges: dict[str, dict[str, Any]] = {}
+            for (prompt_id, judge, aspect), items in sorted(
+                verdicts.items(), key=lambda kv: (kv[0][1], kv[0][2])
+            ):
+                if prompt_id != pk:
+                    continue
+                wins = [0.0] * len(order)
+                score_sum = [0.0] * len(order)
+                score_n = [0] * len(order)
+                rationales = []
+                for a, b, choice, sa, sb, rationale in items:
+                    ia, ib = index[a], index[b]
+                    if choice == "tie":
+                        wins[ia] += 0.5
+                        wins[ib] += 0.5
+                    else:
+                        wins[ia if choice == "A" else ib] += 1
+                    for i, score in ((ia, sa), (ib, sb)):
+                        if score is not None:
+                            score_sum[i] += score
+                            score_n[i] += 1
+                    if rationale:
+                        first, second = sorted((ia, ib))
+                        winner = "tie" if choice == "tie" else (ia if choice == "A" else ib)
+                        rationales.append(
+                            {"images": [first, second], "winner": winner, "rationale": rationale}
+                        )
+                judges.setdefault(judge, {})[aspect] = {
+                    "scores": [score_sum[i] / score_n[i] if score_n[i] else None for i in range(len(order))],
+                    "ranking": sorted(range(len(order)), key=lambda i: (-wins[i], i)),
+                    "rationales": rationales,
+                }
+            yield {
+                "prompt_id": source_id or str(pk),
+                "prompt": text,
+                "images": [images[pk][i] for i in order],
+                "judges": judges,
+            }
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+
+
 def dataset_export_job(ctx: JobContext) -> dict[str, Any]:
     """The ``dataset_export`` job: stream the rows to a temporary file, then save it in storage.
 
@@ -530,8 +637,10 @@ def dataset_export_job(ctx: JobContext) -> dict[str, Any]:
         ctx.advance(n)
         ctx.check_cancelled()
 
-    stem = params.filename or ("dpo" if params.format == "dpo_parquet" else "hf-dataset")
-    suffix = ".parquet" if params.format == "dpo_parquet" else ".zip"
+    stem = params.filename or {"dpo_parquet": "dpo", "hf_datasets": "hf-dataset"}.get(
+        params.format, "visionprefer"
+    )
+    suffix = {"dpo_parquet": ".parquet", "hf_datasets": ".zip"}.get(params.format, ".jsonl")
     name = f"exports/{ctx.job_id}/{stem}{suffix}"
     if default_storage.exists(name):  # a resumed run writes the whole file again
         default_storage.delete(name)
@@ -542,6 +651,12 @@ def dataset_export_job(ctx: JobContext) -> dict[str, Any]:
                 for row in dpo_rows(params, on_chunk=chunk_done):
                     writer.write(row)
             rows = writer.rows
+        elif params.format == "visionprefer_jsonl":
+            rows = 0
+            with tmp.open("w", encoding="utf-8") as out:
+                for record in visionprefer_records(params, on_chunk=chunk_done):
+                    out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+                    rows += 1
         else:
             folder = Path(work) / stem
             rows = _write_hf_folder(params, folder, chunk_done)

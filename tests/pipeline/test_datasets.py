@@ -361,3 +361,43 @@ def test_the_hf_datasets_folder_loads_with_load_from_disk(labelled_campaign, tmp
         np.asarray(first.convert("RGB")),
         np.asarray(PILImage.open(io.BytesIO(table.column("jpg_0")[0].as_py())).convert("RGB")),
     )
+
+
+def test_the_visionprefer_jsonl_has_per_judge_scores_rankings_and_rationales(aspects):
+    import json
+
+    aspect = Aspect.objects.get(key="aesthetic")
+    pair = PairFactory()
+    third = ImageFactory(prompt=pair.prompt, generator=pair.image_a.generator)
+    second_pair = Pair.objects.create(
+        campaign=pair.campaign, prompt=pair.prompt, image_a=pair.image_b, image_b=third
+    )
+    judge = AIAnnotatorFactory()
+    JudgmentFactory(
+        pair=pair, annotator=judge, aspect=aspect, choice="B", score_a=2, score_b=5, rationale="B is sharper"
+    )
+    JudgmentFactory(
+        pair=second_pair, annotator=judge, aspect=aspect, choice="B", score_a=4, score_b=6, rationale=""
+    )
+    for _ in range(2):
+        JudgmentFactory(pair=pair, annotator=HumanAnnotatorFactory(), aspect=aspect, choice="A")
+    job = job_create(
+        kind=DATASET_EXPORT,
+        params=DatasetExportParams(campaign_ids=[pair.campaign.pk], format="visionprefer_jsonl"),
+    )
+    assert job_run(job_id=job.pk) == Job.Status.SUCCEEDED, fresh(job.pk).error
+    with default_storage.open(fresh(job.pk).result["file"], "rb") as handle:
+        (record,) = [json.loads(line) for line in handle.read().decode().splitlines()]
+    assert record["prompt"] == pair.prompt.text
+    shas = [i["sha256"] for i in record["images"]]
+    assert shas == sorted(shas) and len(shas) == 3
+    position = {sha: n for n, sha in enumerate(shas)}
+    a, b, c = (position[i.sha256] for i in (pair.image_a, pair.image_b, third))
+    ai = record["judges"][judge.name]["aesthetic"]
+    # b beat a and the third image beat b: one win each for b and c (equal wins keep sha256 order), none for a.
+    assert ai["ranking"] == sorted([b, c]) + [a]
+    assert ai["scores"][b] == 4.5 and ai["scores"][a] == 2 and ai["scores"][c] == 6
+    assert ai["rationales"] == [{"images": sorted([a, b]), "winner": b, "rationale": "B is sharper"}]
+    humans = record["judges"]["human_majority"]["aesthetic"]
+    assert humans["ranking"][0] == a
+    assert record["images"][a]["generator"] == pair.image_a.generator.name
