@@ -289,7 +289,10 @@ class JudgeTestForm(forms.Form):
 class DatasetImportForm(forms.Form):
     """Upload a Pick-a-Pic-shaped parquet shard and import it as a job (bigger files: manage.py import_dataset)."""
 
-    file = forms.FileField(help_text="A Pick-a-Pic parquet shard, or a DPO parquet exported by this app.")
+    file = forms.FileField(
+        help_text="A Pick-a-Pic parquet shard (or a DPO parquet exported here), or a zip of ImageReward test.json "
+        "with its images."
+    )
     campaign = forms.ModelChoiceField(
         Campaign.objects.all(),
         required=False,

@@ -57,6 +57,7 @@ from annotate.services.images import (
 from annotate.services.prompts import prompt_text_key
 from core.jobs import JobContext
 from pipeline.datasets import DatasetError
+from pipeline.datasets.imagereward import imagereward_count, imagereward_read
 from pipeline.datasets.pickapic import DpoWriter, PickRow, pickapic_count, pickapic_read
 from pipeline.models import AIJudgeConfig
 
@@ -67,7 +68,7 @@ LABEL_SOURCES = ("human_majority", "ai", "consensus")
 TIE_MODES = ("drop", "half")
 IMAGE_MODES = ("bytes", "paths")
 EXPORT_FORMATS = ("dpo_parquet", "hf_datasets", "visionprefer_jsonl")
-IMPORT_FORMATS = ("pickapic",)
+IMPORT_FORMATS = ("pickapic", "imagereward")
 
 
 # --- import ------------------------------------------------------------------------------------------
@@ -175,13 +176,24 @@ def _checked_row(row: PickRow, known: dict[str, tuple[str, int, int]] | None = N
     return checked[0], checked[1]
 
 
+def _reader(fmt: str) -> tuple[Any, Any, int]:
+    """The format's (count, read, batch size): Pick-a-Pic counts file rows, ImageReward counts records."""
+    if fmt == "imagereward":
+        return imagereward_count, imagereward_read, max(1, IMPORT_BATCH_ROWS // 10)
+    return pickapic_count, pickapic_read, IMPORT_BATCH_ROWS
+
+
 def pickapic_validate(
-    path: Path, ctx: JobContext | None = None, known: dict[str, tuple[str, int, int]] | None = None
+    path: Path,
+    ctx: JobContext | None = None,
+    known: dict[str, tuple[str, int, int]] | None = None,
+    fmt: str = "pickapic",
 ) -> int:
     """Pass one: check every row and image; returns the number of labelled rows. Stores nothing."""
     n = 0
     done = 0
-    for batch in pickapic_read(path, batch_rows=IMPORT_BATCH_ROWS):
+    _, read, batch_rows = _reader(fmt)
+    for batch in read(path, batch_rows=batch_rows):
         for row in batch.rows:
             _checked_row(row, known)
         n += len(batch.rows)
@@ -298,19 +310,20 @@ def dataset_import_job(ctx: JobContext) -> dict[str, Any]:
         raise DatasetError(f"unknown import format {params.format!r}; formats: {', '.join(IMPORT_FORMATS)}")
     dataset = params.dataset_name or Path(params.source_name).stem
     with local_file(params.source_name) as path:
-        total_rows = pickapic_count(path)
+        count, read, batch_rows = _reader(params.format)
+        total_rows = count(path)
         known: dict[str, tuple[str, int, int]] = {}
         if not ctx.state.get("validated"):
             ctx.set_progress(0, 2 * total_rows)
             ctx.log(f"checking {total_rows:,} rows of {Path(params.source_name).name}")
-            labelled = pickapic_validate(path, ctx, known)
+            labelled = pickapic_validate(path, ctx, known, params.format)
             campaign = campaign_for_import(campaign_id=params.campaign_id, campaign_name=params.campaign_name)
             ctx.save_state(validated=True, labelled=labelled, campaign_id=campaign.pk, next_row=0, written=0)
         campaign = Campaign.objects.get(pk=ctx.state["campaign_id"])
         next_row, written = int(ctx.state["next_row"]), int(ctx.state["written"])
         ctx.set_progress(total_rows + next_row, 2 * total_rows)
         caches = _ImportCaches({}, {}, {}, known)
-        for batch in pickapic_read(path, batch_rows=IMPORT_BATCH_ROWS, start_row=next_row):
+        for batch in read(path, batch_rows=batch_rows, start_row=next_row):
             ctx.check_cancelled()
             if batch.rows:
                 with transaction.atomic():
@@ -693,11 +706,12 @@ def dataset_import_start(
     from pipeline.jobs import DATASET_IMPORT, DatasetImportParams
 
     safe = Path(filename).name or "dataset.parquet"
-    if not safe.endswith(".parquet"):
-        raise DatasetError(f"{safe!r} is not a .parquet file; Pick-a-Pic shards are parquet")
+    if not safe.endswith((".parquet", ".zip")):
+        raise DatasetError(f"{safe!r} is neither a .parquet file (Pick-a-Pic) nor a .zip (ImageReward)")
     stored = default_storage.save(f"imports/{uuid.uuid4().hex}/{safe}", File(upload, name=safe))
     params = DatasetImportParams(
         source_name=stored,
+        format="imagereward" if safe.endswith(".zip") else "pickapic",
         campaign_id=campaign.pk if campaign else None,
         campaign_name=campaign_name,
         aspect=aspect or "overall",

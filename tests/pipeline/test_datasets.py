@@ -401,3 +401,79 @@ def test_the_visionprefer_jsonl_has_per_judge_scores_rankings_and_rationales(asp
     humans = record["judges"]["human_majority"]["aesthetic"]
     assert humans["ranking"][0] == a
     assert record["images"][a]["generator"] == pair.image_a.generator.name
+
+
+def imagereward_zip(records, images: dict[str, bytes], extra: dict[str, bytes] | None = None) -> str:
+    import json
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("data/test.json", json.dumps(records))
+        for name, data in {**images, **(extra or {})}.items():
+            archive.writestr(name, data)
+    return default_storage.save("imports/imagereward.zip", ContentFile(buffer.getvalue()))
+
+
+def imagereward_images() -> dict[str, bytes]:
+    from tests.pipeline.datasets_files import jpeg
+
+    return {f"data/part-000123/images/0007/{n}.jpg": jpeg(50 + n) for n in range(3)}
+
+
+def test_an_imagereward_record_becomes_every_pair_of_its_images_with_ties(aspects):
+    paths = [f"part-000123/images/0007/{n}.jpg" for n in range(3)]
+    record = {"id": "000123-0007", "prompt": "a glass teapot", "generations": paths, "ranking": [2, 1, 2]}
+    job = run_import(
+        imagereward_zip([record], imagereward_images()), format="imagereward", dataset_name="imagereward"
+    )
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["pairs"] == 3 and job.result["judgments"] == 3
+    assert Judgment.objects.filter(choice="tie").count() == 1  # images 0 and 2 share rank 2
+    best = Image.objects.get(params__uid="000123-0007/1")
+    for judgment in Judgment.objects.exclude(choice="tie"):
+        winner = judgment.pair.image_a if judgment.choice == "A" else judgment.pair.image_b
+        assert winner == best
+    assert Annotator.objects.get(platform="import").external_id == "imagereward:all"
+
+
+@pytest.mark.parametrize(
+    "records, extra, expected",
+    [
+        (
+            [{"id": "1", "prompt": "p", "generations": ["a.jpg", "b.jpg"], "ranking": [1]}],
+            {},
+            "row 1, field 'ranking': has 1 ranks for 2 images",
+        ),
+        (
+            [
+                {
+                    "id": "1",
+                    "prompt": "p",
+                    "generations": ["part-000123/images/0007/0.jpg", "missing.jpg"],
+                    "ranking": [1, 2],
+                }
+            ],
+            {},
+            "row 1, field 'generations'",
+        ),
+        (
+            [{"id": "1", "prompt": "p", "generations": ["../../etc/passwd", "b.jpg"], "ranking": [1, 2]}],
+            {},
+            "leaves the data set folder",
+        ),
+        ([], {"../evil.jpg": b"x"}, "leaves the data set folder"),
+        (
+            [{"id": "1", "prompt": "p", "generations": ["a.jpg", "b.jpg"]}],
+            {},
+            "row 1, field 'ranking': the key is missing",
+        ),
+    ],
+    ids=["rank-length", "missing-image", "dotdot-path", "dotdot-entry", "missing-key"],
+)
+def test_malformed_imagereward_archives_fail_clearly_and_store_nothing(aspects, records, extra, expected):
+    before = counts()
+    job = run_import(imagereward_zip(records, imagereward_images(), extra), format="imagereward")
+    assert job.status == Job.Status.FAILED
+    assert expected in job.error
+    assert counts() == before

@@ -57,7 +57,7 @@ def test_the_import_form_queues_a_job_with_the_file_in_storage(admin_client, asp
             "imp-aspect": "overall",
         },
     )
-    assert bad.status_code == 200 and "is not a .parquet file" in bad.content.decode()
+    assert bad.status_code == 200 and "is neither a .parquet file" in bad.content.decode()
 
 
 def test_the_export_form_queues_a_job_and_a_finished_export_is_downloadable(admin_client, aspects):
