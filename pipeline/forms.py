@@ -293,6 +293,13 @@ class DatasetImportForm(forms.Form):
         help_text="A Pick-a-Pic parquet shard (or a DPO parquet exported here), or a zip of ImageReward test.json "
         "with its images."
     )
+    format = forms.ChoiceField(
+        choices=[
+            ("pickapic", "Pick-a-Pic parquet"),
+            ("imagereward", "ImageReward test.json + images (zip)"),
+            ("hpdv2", "HPD v2 test.json / train.json + images (zip or tar.gz)"),
+        ]
+    )
     campaign = forms.ModelChoiceField(
         Campaign.objects.all(),
         required=False,

@@ -57,6 +57,7 @@ from annotate.services.images import (
 from annotate.services.prompts import prompt_text_key
 from core.jobs import JobContext
 from pipeline.datasets import DatasetError
+from pipeline.datasets.hpd import hpd_count, hpd_read
 from pipeline.datasets.imagereward import imagereward_count, imagereward_read
 from pipeline.datasets.pickapic import DpoWriter, PickRow, pickapic_count, pickapic_read
 from pipeline.models import AIJudgeConfig
@@ -68,7 +69,7 @@ LABEL_SOURCES = ("human_majority", "ai", "consensus")
 TIE_MODES = ("drop", "half")
 IMAGE_MODES = ("bytes", "paths")
 EXPORT_FORMATS = ("dpo_parquet", "hf_datasets", "visionprefer_jsonl")
-IMPORT_FORMATS = ("pickapic", "imagereward")
+IMPORT_FORMATS = ("pickapic", "imagereward", "hpdv2")
 
 
 # --- import ------------------------------------------------------------------------------------------
@@ -180,6 +181,8 @@ def _reader(fmt: str) -> tuple[Any, Any, int]:
     """The format's (count, read, batch size): Pick-a-Pic counts file rows, ImageReward counts records."""
     if fmt == "imagereward":
         return imagereward_count, imagereward_read, max(1, IMPORT_BATCH_ROWS // 10)
+    if fmt == "hpdv2":
+        return hpd_count, hpd_read, max(1, IMPORT_BATCH_ROWS // 10)
     return pickapic_count, pickapic_read, IMPORT_BATCH_ROWS
 
 
@@ -699,19 +702,26 @@ def export_files(jobs: Iterable[Any]) -> list[dict[str, Any]]:
 
 def dataset_import_start(
     *, upload: Any, filename: str, campaign: Campaign | None = None, campaign_name: str = "",
-    aspect: str = "overall", dataset_name: str = "", created_by: Any = None,
+    aspect: str = "overall", dataset_name: str = "", created_by: Any = None, format: str = "",
 ) -> Any:  # fmt: skip
     """Save an uploaded data set file in storage and queue its import job."""
     from core.jobs import job_create
     from pipeline.jobs import DATASET_IMPORT, DatasetImportParams
 
     safe = Path(filename).name or "dataset.parquet"
-    if not safe.endswith((".parquet", ".zip")):
-        raise DatasetError(f"{safe!r} is neither a .parquet file (Pick-a-Pic) nor a .zip (ImageReward)")
+    if not safe.endswith((".parquet", ".zip", ".tar", ".tar.gz", ".tgz")):
+        raise DatasetError(f"{safe!r} is neither a .parquet file (Pick-a-Pic) nor a .zip or .tar.gz archive")
+    format = format or ("pickapic" if safe.endswith(".parquet") else "imagereward")
+    if format not in IMPORT_FORMATS:
+        raise DatasetError(f"unknown import format {format!r}; formats: {', '.join(IMPORT_FORMATS)}")
+    if (format == "pickapic") != safe.endswith(".parquet"):
+        raise DatasetError(
+            f"{safe!r} does not fit the {format} format (Pick-a-Pic: .parquet; others: archives)"
+        )
     stored = default_storage.save(f"imports/{uuid.uuid4().hex}/{safe}", File(upload, name=safe))
     params = DatasetImportParams(
         source_name=stored,
-        format="imagereward" if safe.endswith(".zip") else "pickapic",
+        format=format,
         campaign_id=campaign.pk if campaign else None,
         campaign_name=campaign_name,
         aspect=aspect or "overall",

@@ -33,6 +33,7 @@ def datasets_page(request: HttpRequest) -> HttpResponse:
                     campaign=data["campaign"],
                     campaign_name=data["campaign_name"],
                     aspect=data["aspect"],
+                    format=data["format"],
                     created_by=request.user,
                 )
             except DatasetError as exc:

@@ -477,3 +477,67 @@ def test_malformed_imagereward_archives_fail_clearly_and_store_nothing(aspects, 
     assert job.status == Job.Status.FAILED
     assert expected in job.error
     assert counts() == before
+
+
+def hpd_archive(name: str, records, images: dict[str, bytes]) -> str:
+    import json
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for member, data in {name: json.dumps(records).encode(), **images}.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return default_storage.save("imports/hpd.tar.gz", ContentFile(buffer.getvalue()))
+
+
+def test_hpd_v2_raw_annotations_give_one_annotator_per_rater(aspects):
+    from tests.pipeline.datasets_files import jpeg
+
+    images = {f"test/0000{n}.jpg": jpeg(80 + n) for n in range(3)}
+    record = {
+        "prompt": "a lighthouse at dusk",
+        "image_path": ["00000.jpg", "00001.jpg", "00002.jpg"],
+        "rank": [2, 1, 3],
+        "raw_annotation": [
+            {"rank": [2, 1, 3], "user_hash": "ab12"},
+            {"rank": [1, 2, 3], "user_hash": "cd34"},
+        ],
+    }
+    job = run_import(hpd_archive("test.json", [record], images), format="hpdv2", dataset_name="hpdv2")
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["pairs"] == 3 and job.result["judgments"] == 6
+    raters = sorted(Annotator.objects.filter(platform="import").values_list("external_id", flat=True))
+    assert raters == ["hpdv2:ab12", "hpdv2:cd34"]
+    # The raters disagree on images 0 and 1 only.
+    pair = (
+        Pair.objects.get(image_a__params__uid="test-1/0", image_b__params__uid="test-1/1")
+        if Pair.objects.filter(image_a__params__uid="test-1/0", image_b__params__uid="test-1/1").exists()
+        else Pair.objects.get(image_a__params__uid="test-1/1", image_b__params__uid="test-1/0")
+    )
+    assert sorted(Judgment.objects.filter(pair=pair).values_list("choice", flat=True)) == ["A", "B"]
+
+    bad = {**record, "raw_annotations": [{"rank": [1, 2], "user_hash": "ab12"}]}
+    bad.pop("raw_annotation")
+    before = counts()
+    job = run_import(hpd_archive("test.json", [bad], images), format="hpdv2")
+    assert job.status == Job.Status.FAILED and "row 1, field 'rank': has 2 values for 3 images" in job.error
+    assert counts() == before
+
+
+def test_hpd_v2_train_records_are_one_pair_each(aspects):
+    from tests.pipeline.datasets_files import jpeg
+
+    images = {"train/a.jpg": jpeg(90), "train/b.jpg": jpeg(91)}
+    record = {
+        "prompt": "a cat",
+        "file_path": ["train/a.jpg", "train/b.jpg"],
+        "human_preference": [0, 1],
+        "user_hash": "u1",
+    }
+    job = run_import(hpd_archive("train.json", [record], images), format="hpdv2", dataset_name="hpd")
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    judgment = Judgment.objects.get()
+    winner = judgment.pair.image_a if judgment.choice == "A" else judgment.pair.image_b
+    assert winner.params["uid"] == "train-1/1"

@@ -23,6 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--campaign", help="slug of an existing campaign")
         parser.add_argument("--campaign-name", default="", help="name of the campaign to create")
         parser.add_argument("--aspect", default="overall")
+        parser.add_argument(
+            "--format", default="", help="pickapic, imagereward or hpdv2 (default: from the name)"
+        )
         parser.add_argument("--now", action="store_true", help="run the job in this process")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -48,6 +51,7 @@ class Command(BaseCommand):
                     campaign=campaign,
                     campaign_name=options["campaign_name"],
                     aspect=options["aspect"],
+                    format=options["format"],
                 )
         except DatasetError as exc:
             raise CommandError(str(exc)) from exc
