@@ -148,6 +148,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media"))
+# Where a training worker keeps a reward model's resumable state until its checkpoint is in storage
+# (empty: the system temp folder). Finished checkpoints live in the default storage, not here.
+VPSCORE_WORK_DIR = env("VPSCORE_WORK_DIR", default="")
 # How long a signed local media link stays valid (between half of this and all of it; core/media.py).
 MEDIA_URL_MAX_AGE_S = env.int("MEDIA_URL_MAX_AGE_S", default=1800)
 

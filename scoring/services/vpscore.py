@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import shutil
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -169,7 +170,8 @@ def open_stored_image(name: str) -> PILImage.Image:
 
 def work_dir(reward_model: RewardModel) -> Path:
     root = Path(getattr(settings, "VPSCORE_WORK_DIR", "") or Path(tempfile.gettempdir()) / "vpscore")
-    return root / f"reward-model-{reward_model.pk}"
+    # The creation time keeps two databases' reward model 1 (a test run, a demo) from sharing a folder.
+    return root / f"reward-model-{reward_model.pk}-{reward_model.created_at:%Y%m%dT%H%M%S%f}"
 
 
 def checkpoint_upload(folder: Path, prefix: str) -> list[str]:
@@ -293,6 +295,9 @@ def train_job(ctx: JobContext) -> dict[str, Any]:
     ctx.log(
         f"checkpoint stored under {prefix}; best mean validation accuracy {result.best.get('mean_accuracy', 0):.3f}"
     )
+    shutil.rmtree(
+        folder, ignore_errors=True
+    )  # the resumable state is not needed once the checkpoint is stored
     reward_model.refresh_from_db()
     annotator_for(reward_model)
     scored = score_campaigns(ctx, reward_model, list(reward_model.campaigns.all()))

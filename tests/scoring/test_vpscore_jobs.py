@@ -54,6 +54,11 @@ FAST_TRAINING = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _work_dir(settings, tmp_path):
+    settings.VPSCORE_WORK_DIR = str(tmp_path / "vpscore-work")
+
+
 @pytest.fixture(scope="module")
 def tiny_blip(tmp_path_factory) -> str:
     return str(build_tiny_backbone("blip", tmp_path_factory.mktemp("vpscore") / "tiny-blip"))
