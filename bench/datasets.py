@@ -91,11 +91,11 @@ def write_bench_pngs(slug: str) -> None:
 
 def synthetic_pickapic(path: Path, pairs: int) -> None:
     """A Pick-a-Pic-shaped parquet of `pairs` rows with distinct small JPEGs, written in row groups."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
+    from PIL import Image as PILImage
 
     from tests.pipeline.datasets_files import PICKAPIC_SCHEMA
-
-    from PIL import Image as PILImage
 
     def jpeg(n: int) -> bytes:
         # JPEG blurs near colours together; distinct bytes need distinct blocks: a 16x16 image of 8x8 blocks.
@@ -129,8 +129,6 @@ def synthetic_pickapic(path: Path, pairs: int) -> None:
                         "image_1_uid": f"u{2 * k + 1}",
                     }  # fmt: skip
                 )
-            import pyarrow as pa
-
             writer.write_table(pa.Table.from_pylist(rows, schema=PICKAPIC_SCHEMA))
 
 
