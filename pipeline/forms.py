@@ -326,6 +326,7 @@ class DatasetExportForm(forms.Form):
             ("dpo_parquet", "Diffusion-DPO parquet"),
             ("hf_datasets", "Hugging Face datasets folder (zip)"),
             ("visionprefer_jsonl", "VisionPrefer-style JSONL (per prompt)"),
+            ("imagereward", "ImageReward test.json + images (zip, per aspect)"),
         ]
     )
     campaigns = forms.ModelMultipleChoiceField(Campaign.objects.all(), widget=forms.CheckboxSelectMultiple)

@@ -68,7 +68,7 @@ EXPORT_PAIR_CHUNK = 2000
 LABEL_SOURCES = ("human_majority", "ai", "consensus")
 TIE_MODES = ("drop", "half")
 IMAGE_MODES = ("bytes", "paths")
-EXPORT_FORMATS = ("dpo_parquet", "hf_datasets", "visionprefer_jsonl")
+EXPORT_FORMATS = ("dpo_parquet", "hf_datasets", "visionprefer_jsonl", "imagereward")
 IMPORT_FORMATS = ("pickapic", "imagereward", "hpdv2")
 
 
@@ -626,6 +626,7 @@ def visionprefer_records(params: Any, *, on_chunk: Any = None) -> Iterator[dict[
                 judges.setdefault(judge, {})[aspect] = {
                     "scores": [score_sum[i] / score_n[i] if score_n[i] else None for i in range(len(order))],
                     "ranking": sorted(range(len(order)), key=lambda i: (-wins[i], i)),
+                    "wins": wins,
                     "rationales": rationales,
                 }
             yield {
@@ -636,6 +637,46 @@ def visionprefer_records(params: Any, *, on_chunk: Any = None) -> Iterator[dict[
             }
         if on_chunk is not None:
             on_chunk(len(chunk))
+
+
+def _write_imagereward(params: Any, tmp: Path, on_chunk: Any) -> int:
+    """ImageReward's layout in a zip, one folder per aspect: ``<aspect>/test.json`` (records ``id``,
+    ``prompt``, ``generations``, ``ranking``: 1 is best, equal wins give equal ranks) and its images beside
+    it in ``<aspect>/images/<sha256>.<ext>`` (a folder imports on its own, so images repeat per aspect). The ranking comes from the label source's pairwise wins
+    (``human_majority``, or the judge's name for ``ai``)."""
+    judge_name = "human_majority"
+    if params.label_source == "consensus":
+        raise ValueError("the ImageReward export ranks by one source: the human majority or one AI judge")
+    if params.label_source != "human_majority":
+        judge = AIJudgeConfig.objects.filter(pk=params.judge_id).select_related("annotator").first()
+        if judge is None or judge.annotator is None:
+            raise ValueError("an AI label source needs an AI judge that has labelled pairs (judge_id)")
+        judge_name = judge.annotator.name
+    by_aspect: dict[str, list[dict[str, Any]]] = {}
+    written: set[str] = set()
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+        for record in visionprefer_records(params, on_chunk=on_chunk):
+            for aspect, verdict in record["judges"].get(judge_name, {}).items():
+                names = []
+                for image in record["images"]:
+                    name = f"images/{image['sha256']}{Path(image['path']).suffix}"
+                    if f"{aspect}/{name}" not in written:
+                        archive.writestr(f"{aspect}/{name}", _read(image["path"]))
+                        written.add(f"{aspect}/{name}")
+                    names.append(name)
+                wins = verdict["wins"]
+                ranks = [1 + sum(1 for w in wins if w > wins[i]) for i in range(len(names))]
+                by_aspect.setdefault(aspect, []).append(
+                    {
+                        "id": record["prompt_id"],
+                        "prompt": record["prompt"],
+                        "generations": names,
+                        "ranking": ranks,
+                    }
+                )
+        for aspect, records in sorted(by_aspect.items()):
+            archive.writestr(f"{aspect}/test.json", json.dumps(records, ensure_ascii=False, indent=1))
+    return sum(len(r) for r in by_aspect.values())
 
 
 def dataset_export_job(ctx: JobContext) -> dict[str, Any]:
@@ -667,6 +708,8 @@ def dataset_export_job(ctx: JobContext) -> dict[str, Any]:
                 for row in dpo_rows(params, on_chunk=chunk_done):
                     writer.write(row)
             rows = writer.rows
+        elif params.format == "imagereward":
+            rows = _write_imagereward(params, tmp, chunk_done)
         elif params.format == "visionprefer_jsonl":
             rows = 0
             with tmp.open("w", encoding="utf-8") as out:

@@ -541,3 +541,34 @@ def test_hpd_v2_train_records_are_one_pair_each(aspects):
     judgment = Judgment.objects.get()
     winner = judgment.pair.image_a if judgment.choice == "A" else judgment.pair.image_b
     assert winner.params["uid"] == "train-1/1"
+
+
+def test_the_imagereward_export_has_rankings_and_images_and_imports_back(labelled_campaign):
+    import json
+    import zipfile
+
+    c = labelled_campaign
+    job = job_create(
+        kind=DATASET_EXPORT,
+        params=DatasetExportParams(campaign_ids=[c["campaign"].pk], format="imagereward"),
+    )
+    assert job_run(job_id=job.pk) == Job.Status.SUCCEEDED, fresh(job.pk).error
+    with default_storage.open(fresh(job.pk).result["file"], "rb") as handle:
+        data = handle.read()
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    records = json.loads(archive.read("prompt_following/test.json"))
+    by_prompt = {r["prompt"]: r for r in records}
+    # Pair 0: majority A; pair 1: majority B; pair 2: a tie (equal ranks); pair 3: no majority, no record.
+    assert set(by_prompt) == {p.prompt.text for p in c["pairs"][:3]}
+    for pair, winner in ((c["pairs"][0], "A"), (c["pairs"][1], "B")):
+        record = by_prompt[pair.prompt.text]
+        best = record["generations"][record["ranking"].index(1)]
+        image = pair.image_a if winner == "A" else pair.image_b
+        assert best == f"images/{image.sha256}.png"
+        assert archive.read(f"prompt_following/{best}") == winner_bytes(pair, winner)
+    assert by_prompt[c["pairs"][2].prompt.text]["ranking"] == [1, 1]
+
+    source = default_storage.save("imports/ir-roundtrip.zip", ContentFile(data))
+    imported = run_import(source, format="imagereward", campaign_name="IR back", aspect="prompt_following")
+    assert imported.status == Job.Status.SUCCEEDED, imported.error
+    assert imported.result["pairs"] == 3 and imported.result["judgments"] == 3
