@@ -67,6 +67,7 @@ class DatasetImportParams(JobParams):
     campaign_name: str = ""
     dataset_name: str = ""
     aspect: str = "overall"
+    columns: dict[str, str] = field(default_factory=dict)  # format "mapped": our name -> the file's column
 
 
 @dataclass(frozen=True)

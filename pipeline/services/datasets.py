@@ -59,6 +59,7 @@ from core.jobs import JobContext
 from pipeline.datasets import DatasetError
 from pipeline.datasets.hpd import hpd_count, hpd_read
 from pipeline.datasets.imagereward import imagereward_count, imagereward_read
+from pipeline.datasets.mapped import mapped_count, mapped_read
 from pipeline.datasets.pickapic import DpoWriter, PickRow, pickapic_count, pickapic_read
 from pipeline.models import AIJudgeConfig
 
@@ -69,7 +70,7 @@ LABEL_SOURCES = ("human_majority", "ai", "consensus")
 TIE_MODES = ("drop", "half")
 IMAGE_MODES = ("bytes", "paths")
 EXPORT_FORMATS = ("dpo_parquet", "hf_datasets", "visionprefer_jsonl", "imagereward")
-IMPORT_FORMATS = ("pickapic", "imagereward", "hpdv2")
+IMPORT_FORMATS = ("pickapic", "imagereward", "hpdv2", "mapped")
 
 
 # --- import ------------------------------------------------------------------------------------------
@@ -177,8 +178,15 @@ def _checked_row(row: PickRow, known: dict[str, tuple[str, int, int]] | None = N
     return checked[0], checked[1]
 
 
-def _reader(fmt: str) -> tuple[Any, Any, int]:
+def _reader(fmt: str, mapping: dict[str, str] | None = None) -> tuple[Any, Any, int]:
     """The format's (count, read, batch size): Pick-a-Pic counts file rows, ImageReward counts records."""
+    if fmt == "mapped":
+        columns = dict(mapping or {})
+        return (
+            lambda path: mapped_count(path, columns),
+            lambda path, **kw: mapped_read(path, columns, **kw),
+            IMPORT_BATCH_ROWS,
+        )
     if fmt == "imagereward":
         return imagereward_count, imagereward_read, max(1, IMPORT_BATCH_ROWS // 10)
     if fmt == "hpdv2":
@@ -191,11 +199,12 @@ def pickapic_validate(
     ctx: JobContext | None = None,
     known: dict[str, tuple[str, int, int]] | None = None,
     fmt: str = "pickapic",
+    mapping: dict[str, str] | None = None,
 ) -> int:
     """Pass one: check every row and image; returns the number of labelled rows. Stores nothing."""
     n = 0
     done = 0
-    _, read, batch_rows = _reader(fmt)
+    _, read, batch_rows = _reader(fmt, mapping)
     for batch in read(path, batch_rows=batch_rows):
         for row in batch.rows:
             _checked_row(row, known)
@@ -313,13 +322,13 @@ def dataset_import_job(ctx: JobContext) -> dict[str, Any]:
         raise DatasetError(f"unknown import format {params.format!r}; formats: {', '.join(IMPORT_FORMATS)}")
     dataset = params.dataset_name or Path(params.source_name).stem
     with local_file(params.source_name) as path:
-        count, read, batch_rows = _reader(params.format)
+        count, read, batch_rows = _reader(params.format, params.columns)
         total_rows = count(path)
         known: dict[str, tuple[str, int, int]] = {}
         if not ctx.state.get("validated"):
             ctx.set_progress(0, 2 * total_rows)
             ctx.log(f"checking {total_rows:,} rows of {Path(params.source_name).name}")
-            labelled = pickapic_validate(path, ctx, known, params.format)
+            labelled = pickapic_validate(path, ctx, known, params.format, params.columns)
             campaign = campaign_for_import(campaign_id=params.campaign_id, campaign_name=params.campaign_name)
             ctx.save_state(validated=True, labelled=labelled, campaign_id=campaign.pk, next_row=0, written=0)
         campaign = Campaign.objects.get(pk=ctx.state["campaign_id"])

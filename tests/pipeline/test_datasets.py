@@ -572,3 +572,62 @@ def test_the_imagereward_export_has_rankings_and_images_and_imports_back(labelle
     imported = run_import(source, format="imagereward", campaign_name="IR back", aspect="prompt_following")
     assert imported.status == Job.Status.SUCCEEDED, imported.error
     assert imported.result["pairs"] == 3 and imported.result["judgments"] == 3
+
+
+def test_a_column_mapping_imports_a_csv_with_image_paths_from_its_archive(aspects):
+    import zipfile
+
+    from tests.pipeline.datasets_files import jpeg
+
+    csv_text = "text,left,right,winner,who\na red kite,img/1.jpg,img/2.jpg,right,r1\na red kite,img/1.jpg,img/3.jpg,tie,r2\n"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("pairs/votes.csv", csv_text)
+        for n in (1, 2, 3):
+            archive.writestr(f"pairs/img/{n}.jpg", jpeg(120 + n))
+    source = default_storage.save("imports/mapped.zip", ContentFile(buffer.getvalue()))
+    columns = {"caption": "text", "jpg_0": "left", "jpg_1": "right", "choice": "winner", "user_id": "who"}
+    job = run_import(source, format="mapped", columns=columns, dataset_name="kites")
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["pairs"] == 2
+    first = Judgment.objects.get(annotator__external_id="kites:r1")
+    winner = first.pair.image_a if first.choice == "A" else first.pair.image_b
+    assert winner.params["uid"] == "img/2.jpg"
+    assert Judgment.objects.get(annotator__external_id="kites:r2").choice == "tie"
+
+    before = counts()
+    bad = run_import(source, format="mapped", columns={**columns, "choice": "verdict"})
+    assert (
+        bad.status == Job.Status.FAILED
+        and "field 'verdict': the column mapped to choice is missing" in bad.error
+    )
+    broken = csv_text.replace("img/3.jpg", "../img/9.jpg")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("votes.csv", broken)
+        archive.writestr("img/1.jpg", jpeg(121))
+        archive.writestr("img/2.jpg", jpeg(122))
+    job = run_import(
+        default_storage.save("imports/m2.zip", ContentFile(buffer.getvalue())),
+        format="mapped",
+        columns=columns,
+    )
+    assert job.status == Job.Status.FAILED and "row 2, field 'right'" in job.error
+    assert counts() == before
+
+
+def test_a_column_mapping_imports_a_parquet_with_image_bytes(tmp_path, aspects):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.pipeline.datasets_files import jpeg
+
+    table = pa.table({"p": ["a dog"], "x": [jpeg(140)], "y": [jpeg(141)], "score": [0.0]})
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path)
+    source = default_storage.save("imports/t.parquet", ContentFile(path.read_bytes()))
+    job = run_import(
+        source, format="mapped", columns={"caption": "p", "jpg_0": "x", "jpg_1": "y", "label_0": "score"}
+    )
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert Judgment.objects.count() == 1
