@@ -33,7 +33,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy config core annotate pipeline scoring
+	$(VENV)/bin/mypy config api core annotate pipeline scoring
 
 imports: venv
 	$(VENV)/bin/lint-imports

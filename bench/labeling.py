@@ -15,6 +15,12 @@ client takes little of the two cores.
     .venv/bin/python bench/labeling.py                                  # 50 workers, 30 s, 10k and 1M pairs
     .venv/bin/python bench/labeling.py --workers 20 --seconds 10 --pairs 10000
     .venv/bin/python bench/labeling.py --rate 0 100                     # saturated, then 100 sets/s offered
+    .venv/bin/python bench/labeling.py --mode page api --pairs 10000    # the page and the REST API, side by side
+
+API mode (--mode api): each worker has its own account and personal API token (made by SQL, like the
+campaigns) and loops GET /api/v1/label/<slug>/next, POST .../assignments/<id>/submit with a JSON body and
+`Authorization: Bearer`, no cookies. The API's submit does not answer with the next pair, so a set is two
+requests in both modes. The server runs with API_WRITE_RATE raised so the per-token limit does not cut in.
 
 With no pause between sets (--rate 0) every worker always has a request in flight, so latency is the
 queue in front of two cores (Little's law: latency = workers / throughput); --rate paces the workers like
@@ -25,9 +31,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import http.client
 import io
 import itertools
+import json
 import os
 import random
 import re
@@ -37,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -163,7 +172,13 @@ class Client:
         self.errors = 0
 
     async def request(
-        self, method: str, path: str, body: str | None = None, htmx: bool = True
+        self,
+        method: str,
+        path: str,
+        body: str | None = None,
+        htmx: bool = True,
+        token: str | None = None,
+        content_type: str = "application/x-www-form-urlencoded",
     ) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -173,10 +188,13 @@ class Client:
             lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
         if htmx:
             lines.append("HX-Request: true")
+        if token:
+            lines.append(f"Authorization: Bearer {token}")
         payload = (body or "").encode()
         if body is not None:
-            lines.append("Content-Type: application/x-www-form-urlencoded")
-            lines.append(f"X-CSRFToken: {self.cookies.get('csrftoken', '')}")
+            lines.append(f"Content-Type: {content_type}")
+            if not token:
+                lines.append(f"X-CSRFToken: {self.cookies.get('csrftoken', '')}")
             lines.append(f"Content-Length: {len(payload)}")
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
         head = await self.reader.readuntil(b"\r\n\r\n")
@@ -212,6 +230,20 @@ class Client:
         return b"".join(parts)
 
 
+async def paced(deadline: float, rng: random.Random, interval: float) -> AsyncIterator[None]:
+    """One turn per judgment set until the deadline; with an interval, on a fixed schedule.
+
+    Paced workers start at random offsets on a fixed schedule (the time a person looks at the pair); a set
+    that starts late does not push the schedule back, so a slow server cannot lower the offered load.
+    """
+    due = time.perf_counter() + rng.random() * interval
+    while time.perf_counter() < deadline:
+        if interval:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            due += interval
+        yield
+
+
 async def worker_loop(
     client: Client, slug: str, pid: str, deadline: float, rng: random.Random, interval: float
 ) -> None:
@@ -222,13 +254,7 @@ async def worker_loop(
     if status != 302:
         client.errors += 1
         return
-    # Paced workers start at random offsets on a fixed schedule (the time a person looks at the pair); a
-    # set that starts late does not push the schedule back, so a slow server cannot lower the offered load.
-    due = time.perf_counter() + rng.random() * interval
-    while time.perf_counter() < deadline:
-        if interval:
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            due += interval
+    async for _ in paced(deadline, rng, interval):
         started = time.perf_counter()
         status, page = await client.request("GET", f"/c/{slug}/label/")
         client.next_ms.append((time.perf_counter() - started) * 1000)
@@ -247,6 +273,55 @@ async def worker_loop(
             client.sets += 1
         else:
             client.errors += 1
+
+
+async def api_worker_loop(
+    client: Client, slug: str, token: str, deadline: float, rng: random.Random, interval: float
+) -> None:
+    """The same loop over the JSON labeling endpoints with a personal token (no cookies, no CSRF)."""
+    async for _ in paced(deadline, rng, interval):
+        started = time.perf_counter()
+        status, body = await client.request("GET", f"/api/v1/label/{slug}/next", htmx=False, token=token)
+        client.next_ms.append((time.perf_counter() - started) * 1000)
+        task = json.loads(body).get("task") if status == 200 else None
+        if task is None:
+            client.errors += status != 200
+            return  # nothing left for this worker
+        choices = {a["key"]: rng.choice(["left", "right", "tie"]) for a in task["aspects"]}
+        started = time.perf_counter()
+        path = f"/api/v1/label/{slug}/assignments/{task['assignment_id']}/submit"
+        status, _ = await client.request(
+            "POST",
+            path,
+            json.dumps({"choices": choices}),
+            htmx=False,
+            token=token,
+            content_type="application/json",
+        )
+        client.submit_ms.append((time.perf_counter() - started) * 1000)
+        if status == 200:
+            client.sets += 1
+        else:
+            client.errors += 1
+
+
+def api_tokens(db: str, n: int) -> list[str]:
+    """n worker accounts with a personal API token each (made once, by SQL; tokens are derived, not stored)."""
+    tokens = [f"vps_bench{i:06d}" + "x" * 30 for i in range(n)]
+    with psycopg.connect(pg_url(db), autocommit=True) as conn:
+        for i, token in enumerate(tokens):
+            user = conn.execute(
+                "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, is_staff, "
+                "is_active, date_joined) VALUES ('!', false, %s, '', '', '', false, true, now()) "
+                "ON CONFLICT (username) DO UPDATE SET is_active = true RETURNING id",
+                [f"bench-api-{i}"],
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO api_apitoken (user_id, name, prefix, key_sha256, created_at) "
+                "VALUES (%s, 'bench', %s, %s, now()) ON CONFLICT (key_sha256) DO NOTHING",
+                [user, token[:12], hashlib.sha256(token.encode()).hexdigest()],
+            )
+    return tokens
 
 
 def pct(values: list[float], q: float) -> float:
@@ -352,6 +427,8 @@ def start_server(db: str, port: int, processes: int, threads: int, redis_url: st
         "DATABASE_URL": pg_url(db),
         "REDIS_URL": redis_url,
         "LOG_LEVEL": "WARNING",
+        "API_WRITE_RATE": "100000000",  # the per-token write limit is not what is measured
+        "CROWD_FREE_NEW_WORKERS_PER_ADDRESS": "100000000",  # nor the crowd-entry limit (all workers share 127.0.0.1)
     }
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "--workers",
@@ -370,13 +447,21 @@ def start_server(db: str, port: int, processes: int, threads: int, redis_url: st
     raise SystemExit("gunicorn did not start")
 
 
-async def _run_workers(clients: list[Client], slug: str, seconds: float, rate: float) -> None:
+async def _run_workers(
+    clients: list[Client], slug: str, seconds: float, rate: float, tokens: list[str] | None = None
+) -> None:
     deadline = time.perf_counter() + seconds
     interval = len(clients) / rate if rate else 0.0
-    loops = [
-        worker_loop(c, slug, secrets.token_hex(12), deadline, random.Random(i), interval)
-        for i, c in enumerate(clients)
-    ]
+    if tokens:
+        loops = [
+            api_worker_loop(c, slug, tokens[i], deadline, random.Random(i), interval)
+            for i, c in enumerate(clients)
+        ]
+    else:
+        loops = [
+            worker_loop(c, slug, secrets.token_hex(12), deadline, random.Random(i), interval)
+            for i, c in enumerate(clients)
+        ]
     await asyncio.gather(*loops)
     for client in clients:
         if client.writer is not None:
@@ -392,11 +477,12 @@ def run(
     seconds: float,
     rate: float,
     server: subprocess.Popen,
+    tokens: list[str] | None = None,
 ) -> dict[str, float]:
     clients = [Client(port) for _ in range(workers)]
     started = time.perf_counter()
     with CpuMeter(server.pid) as meter:
-        asyncio.run(_run_workers(clients, slug, seconds, rate))
+        asyncio.run(_run_workers(clients, slug, seconds, rate, tokens))
     elapsed = time.perf_counter() - started
     next_ms = [v for c in clients for v in c.next_ms]
     submit_ms = [v for c in clients for v in c.submit_ms]
@@ -405,7 +491,7 @@ def run(
     cpu = meter.used
     per_set = {k: 1000 * v / max(sets, 1) for k, v in cpu.items()}
     print(
-        f"{slug}: {workers} workers, offered {f'{rate:g} sets/s' if rate else 'as fast as served'}, "
+        f"{'api' if tokens else 'page'} {slug}: {workers} workers, offered {f'{rate:g} sets/s' if rate else 'as fast as served'}, "
         f"{elapsed:.1f} s: {sets} judgment sets = {sets / elapsed:.1f} sets/s; "
         f"errors {sum(c.errors for c in clients)}\n"
         f"  next   p50 {pct(next_ms, 50):6.1f} ms  p95 {pct(next_ms, 95):6.1f} ms  p99 {pct(next_ms, 99):6.1f} ms  (n={len(next_ms)})\n"
@@ -418,7 +504,7 @@ def run(
         flush=True,
     )
     return {"next_p50": pct(next_ms, 50), "next_p95": pct(next_ms, 95), "submit_p50": pct(submit_ms, 50),
-            "submit_p95": pct(submit_ms, 95)}  # fmt: skip
+            "submit_p95": pct(submit_ms, 95), "sets_per_s": sets / elapsed}  # fmt: skip
 
 
 def main() -> None:
@@ -435,6 +521,13 @@ def main() -> None:
         default=[0],
         help="judgment sets per second offered by all workers together; 0 (default): no pause between sets",
     )
+    parser.add_argument(
+        "--mode",
+        nargs="+",
+        choices=["page", "api"],
+        default=["page"],
+        help="labeling page, REST API, or both",
+    )
     parser.add_argument("--db", default="vp_bench_label", help="PostgreSQL database (created if missing)")
     parser.add_argument("--port", type=int, default=8799)
     parser.add_argument("--processes", type=int, default=2, help="gunicorn worker processes (default 2)")
@@ -447,18 +540,29 @@ def main() -> None:
         raise SystemExit("too many pairs for the shared image rows")
     ensure_database(args.db)
     campaigns = [build_campaign(args.db, n) for n in args.pairs]
+    tokens = api_tokens(args.db, args.workers) if "api" in args.mode else None
     print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     server = start_server(args.db, args.port, args.processes, args.threads, args.redis)
+    by_mode: dict[tuple[float, str], list[dict[str, float]]] = {}
     try:
         for rate in args.rate:
-            results = [
-                run(args.db, args.port, slug, campaign_id, args.workers, args.seconds, rate, server)
-                for campaign_id, slug in campaigns
-            ]
-            if len(results) > 1:
-                first, last = results[0], results[-1]
-                ratios = ", ".join(f"{k.replace('_', ' ')} {last[k] / first[k]:.2f}" for k in first)
-                print(f"latency at {args.pairs[-1]} / {args.pairs[0]} pairs: {ratios}", flush=True)
+            for mode in args.mode:
+                results = [
+                    run(args.db, args.port, slug, campaign_id, args.workers, args.seconds, rate, server,
+                        tokens if mode == "api" else None)
+                    for campaign_id, slug in campaigns
+                ]  # fmt: skip
+                by_mode[(rate, mode)] = results
+                if len(results) > 1:
+                    first, last = results[0], results[-1]
+                    ratios = ", ".join(f"{k.replace('_', ' ')} {last[k] / first[k]:.2f}" for k in first)
+                    print(f"{mode} at {args.pairs[-1]} / {args.pairs[0]} pairs: {ratios}", flush=True)
+            if len(args.mode) == 2:
+                for k, n in enumerate(args.pairs):
+                    page, api = by_mode[(rate, "page")][k], by_mode[(rate, "api")][k]
+                    ratios = ", ".join(f"{key.replace('_', ' ')} {api[key] / page[key]:.2f}" for key in page)
+                    print(f"api / page at {n} pairs, rate {rate:g}: {ratios}", flush=True)
+        print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
+from api.urls import api
 from core.media import media_serve
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -11,6 +12,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("core.urls")),
     path("", include("pipeline.urls")),
     path("", include("scoring.urls")),
+    path("", include("api.page_urls")),
+    path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]
 _storage_backend: str = settings.STORAGES["default"]["BACKEND"]  # type: ignore[index]

@@ -6,6 +6,8 @@ whatever their size, so without this an anonymous 300 MB POST to /login/ was spo
 answer. The cap depends on who asks: anonymous visitors send sign-in forms (REQUEST_MAX_BODY_ANONYMOUS),
 signed-in workers send judgments (REQUEST_MAX_BODY_SIGNED_IN), staff upload prompt files
 (REQUEST_MAX_BODY_STAFF). The session is only looked at when a body is larger than the anonymous cap.
+Paths under REQUEST_BODY_LIMIT_SKIP_PREFIXES (the API) are capped by their own middleware, which also
+knows token-authenticated callers.
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ class RequestBodyLimitMiddleware:
             return HttpResponse("Invalid Content-Length.", status=400, content_type="text/plain")
         if length < 0:
             return HttpResponse("Invalid Content-Length.", status=400, content_type="text/plain")
-        if length > settings.REQUEST_MAX_BODY_ANONYMOUS:
+        skip = getattr(settings, "REQUEST_BODY_LIMIT_SKIP_PREFIXES", ())
+        if length > settings.REQUEST_MAX_BODY_ANONYMOUS and not (
+            skip and request.path.startswith(tuple(skip))
+        ):
             limit = _body_limit(request)
             if length > limit:
                 return HttpResponse(

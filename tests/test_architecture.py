@@ -1,6 +1,6 @@
 """The layering holds: import-linter's contracts pass, fail when broken, and no two modules import each other.
 
-The contracts live in pyproject.toml (a layers contract config > scoring > pipeline > annotate > core, and a
+The contracts live in pyproject.toml (a layers contract config > api > scoring > pipeline > annotate > core, and a
 forbidden contract that keeps Django out of the ML kits, indirect imports included). The second test proves
 the check has teeth: it copies the code to a scratch folder, plants a violation, and expects lint-imports
 to fail naming the contract.
@@ -18,7 +18,7 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("config", "scoring", "pipeline", "annotate", "core")
+PACKAGES = ("config", "api", "scoring", "pipeline", "annotate", "core")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -109,7 +109,7 @@ def test_the_contracts_pass_and_each_fails_when_broken(scratch: Path):
     (scratch / "annotate" / "upward.py").write_text("from pipeline.services import judges  # noqa\n")
     layered = _lint(scratch)
     assert layered.returncode != 0
-    assert "Layers: config > scoring > pipeline > annotate > core BROKEN" in layered.stdout
+    assert "Layers: config > api > scoring > pipeline > annotate > core BROKEN" in layered.stdout
     (scratch / "annotate" / "upward.py").unlink()
 
     # A kit reaching Django only indirectly: scoring.stats -> scoring.charts -> django.utils.

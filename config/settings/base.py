@@ -38,11 +38,15 @@ INSTALLED_APPS = [
     "annotate",
     "pipeline",
     "scoring",
+    "ninja",  # serves the API docs' Swagger UI assets from static/ (no CDN)
+    "api",
 ]
 
 MIDDLEWARE = [
     # Outermost, so every response gets the header, static files and refusals included.
     "core.middleware.ContentSecurityPolicyMiddleware",
+    # Under /api/ every error answer is the API's JSON error document (404, 405, 413, 500 included).
+    "api.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -51,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Refuses oversize bodies by Content-Length before anything reads them (caps below).
     "core.middleware.RequestBodyLimitMiddleware",
+    # The same for /api/ paths, with the API's caps (a bearer token counts as signed in).
+    "api.middleware.ApiBodyLimitMiddleware",
     # 400 for a NUL byte in any parameter (PostgreSQL text cannot hold one; it would be a 500).
     "core.middleware.NulParameterMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -219,6 +225,17 @@ PROMPT_IMPORT_MAX_ROWS = env.int("PROMPT_IMPORT_MAX_ROWS", default=200_000)
 REQUEST_MAX_BODY_ANONYMOUS = env.int("REQUEST_MAX_BODY_ANONYMOUS", default=64 * 1024)
 REQUEST_MAX_BODY_SIGNED_IN = env.int("REQUEST_MAX_BODY_SIGNED_IN", default=1024 * 1024)
 REQUEST_MAX_BODY_STAFF = env.int("REQUEST_MAX_BODY_STAFF", default=PROMPT_IMPORT_MAX_BYTES + 1024 * 1024)
+
+# The REST API (api/, docs/api.md). Its paths are capped by api.middleware.ApiBodyLimitMiddleware, which knows
+# bearer tokens: anonymous and worker callers get the caps above, admins REQUEST_MAX_BODY_API_STAFF (one
+# image upload). JSON bodies are also bound by DATA_UPLOAD_MAX_MEMORY_SIZE. Writes are limited per token (per
+# user for a session): API_WRITE_RATE per API_WRITE_RATE_WINDOW_S seconds, then 429 with Retry-After.
+REQUEST_BODY_LIMIT_SKIP_PREFIXES = ("/api/",)
+REQUEST_MAX_BODY_API_STAFF = env.int("REQUEST_MAX_BODY_API_STAFF", default=IMAGE_MAX_BYTES + 1024 * 1024)
+API_WRITE_RATE = env.int("API_WRITE_RATE", default=1200)
+API_WRITE_RATE_WINDOW_S = env.int("API_WRITE_RATE_WINDOW_S", default=60)
+API_PAGE_MAX = 500  # the most rows one list call returns
+API_BULK_MAX = 1000  # the most prompts or judgments one bulk call takes
 
 # The environment variables an AI judge or a polish job may name as its API key. A staff user configures
 # judges (name of the key variable, base URL), so any other variable (DATABASE_URL, DJANGO_SECRET_KEY...)
