@@ -11,4 +11,5 @@ RUN DJANGO_SECRET_KEY=build-only DJANGO_ALLOWED_HOSTS=localhost python manage.py
 RUN useradd --create-home studio && chown -R studio /app
 USER studio
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60"]
+# The configuration bench/labeling.py measures (config/gunicorn_conf.py; GUNICORN_* variables change it).
+CMD ["gunicorn", "-c", "config/gunicorn_conf.py", "config.wsgi"]

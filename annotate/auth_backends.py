@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connections, router
 from django.http import HttpRequest
 
+from annotate.models import Annotator
 from annotate.services.login_limits import (
     login_attempt_begin,
     login_attempt_failed,
@@ -46,6 +49,43 @@ class UserAnnotatorBackend(ModelBackend):
 
     def get_user(self, user_id: Any) -> Any:
         # One query instead of two per labeling request; a user without an annotator (an admin) gets a
-        # cached "none", so `getattr(user, "annotator", None)` is still free.
-        user = get_user_model()._default_manager.select_related("annotator").filter(pk=user_id).first()
-        return user if user is not None and self.user_can_authenticate(user) else None
+        # cached "none", so `getattr(user, "annotator", None)` is still free. Plain SQL: compiling the
+        # ORM's select_related cost about a fifth of a labeling request's CPU.
+        user_model = get_user_model()
+        try:
+            pk = user_model._meta.pk.to_python(user_id)  # type: ignore[union-attr]
+        except ValidationError:
+            return None
+        user_fields, annotator_fields = _user_columns()
+        with connections[router.db_for_read(user_model)].cursor() as cursor:
+            cursor.execute(_user_sql(), [pk])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        alias = cursor.db.alias
+        user = user_model.from_db(alias, user_fields, row[: len(user_fields)])
+        annotator = None
+        if row[len(user_fields)] is not None:
+            annotator = Annotator.from_db(alias, annotator_fields, row[len(user_fields) :])
+            Annotator.user.field.set_cached_value(annotator, user)
+        Annotator.user.field.remote_field.set_cached_value(user, annotator)
+        return user if self.user_can_authenticate(user) else None
+
+
+@functools.cache
+def _user_columns() -> tuple[list[str], list[str]]:
+    user_fields = [f.attname for f in get_user_model()._meta.concrete_fields]
+    annotator_fields = [f.attname for f in Annotator._meta.concrete_fields]
+    return user_fields, annotator_fields
+
+
+@functools.cache
+def _user_sql() -> str:
+    user_meta = get_user_model()._meta
+    user_fields, annotator_fields = _user_columns()
+    columns = [f'u."{c}"' for c in user_fields] + [f'a."{c}"' for c in annotator_fields]
+    return (
+        f'SELECT {", ".join(columns)} FROM "{user_meta.db_table}" u '
+        f'LEFT JOIN "{Annotator._meta.db_table}" a ON a."{Annotator.user.field.column}" = u."{user_meta.pk.column}" '  # type: ignore[union-attr]
+        f'WHERE u."{user_meta.pk.column}" = %s'  # type: ignore[union-attr]
+    )

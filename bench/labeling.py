@@ -1,26 +1,29 @@
-"""Benchmark the labeling loop over HTTP: N simulated crowdworkers against gunicorn + PostgreSQL.
+"""Benchmark the labeling loop over HTTP as browsers use it: simulated crowdworkers against gunicorn + PostgreSQL.
 
-Each simulated worker enters through a Prolific link, then loops for T seconds: GET the labeling screen
-(htmx partial: "next") and POST a judgment set for the pair on it ("submit"; its response is the next
-pair, so the reservation of a fresh pair happens inside submit, as in the browser). Prints judgment sets
-per second, p50/p95/p99 of both requests, the CPU each part of the machine spent per judgment set
-(gunicorn, PostgreSQL, Redis, this client, anything else), and counts duplicate and over-assigned
-judgments from the database (both must be 0). Campaigns of each --pairs size are built once with COPY
-(1,500 shared image rows combined into distinct pairs) and reused by later runs.
+Each simulated worker enters through a Prolific link, then labels for T seconds.
 
-The server runs the production settings (Redis cache and cached_db sessions, persistent database
-connections) under gunicorn's gthread worker; the workers are coroutines of one asyncio process, so the
-client takes little of the two cores.
+- `--mode browser` (default): the labeling page once, with the scripts, styles and images it names, then
+  one htmx POST per judgment set whose answer is the next pane, and the images that pane names (shown and
+  preloaded) that the worker's cache does not hold. The client asks for gzip and keeps responses for
+  their Cache-Control max-age, as a browser does.
+- `--mode getpost`: the older loop, a GET of the pane and a POST per set, no images or static files.
 
-    .venv/bin/python bench/labeling.py                                  # 50 workers, 30 s, 10k and 1M pairs
-    .venv/bin/python bench/labeling.py --workers 20 --seconds 10 --pairs 10000
-    .venv/bin/python bench/labeling.py --rate 0 100                     # saturated, then 100 sets/s offered
-    .venv/bin/python bench/labeling.py --mode page api --pairs 10000    # the page and the REST API, side by side
+The server is what production runs: the production settings (Redis cache, cached_db sessions, persistent
+connections), gunicorn from config/gunicorn_conf.py (--processes / --threads override it), static files
+collected under hashed names and served by WhiteNoise, and a real PNG behind every image row (signed
+local media links). Collected files and images go to --files (default .bench/), made once.
 
-API mode (--mode api): each worker has its own account and personal API token (made by SQL, like the
-campaigns) and loops GET /api/v1/label/<slug>/next, POST .../assignments/<id>/submit with a JSON body and
-`Authorization: Bearer`, no cookies. The API's submit does not answer with the next pair, so a set is two
-requests in both modes. The server runs with API_WRITE_RATE raised so the per-token limit does not cut in.
+For each mode x clients x campaign size it prints sets/s, p50/p95/p99 of a set (browser: the POST;
+getpost: GET + POST), server CPU ms per set (gunicorn's processes plus the PostgreSQL backends serving
+the bench database, from /proc: the figure that does not depend on the rest of a shared machine),
+requests and bytes received per set, how often the csrftoken cookie was set, the load average before
+the run, and duplicate judgments / over-assigned pairs / counter drift from the database (all must be
+0); then a table of all runs. Campaigns of each --pairs size are built once with COPY (1,500 shared image
+rows combined into distinct pairs) and reused by later runs.
+
+    .venv/bin/python bench/labeling.py                                  # browser, 1 and 32 clients, 10k and 1M pairs
+    .venv/bin/python bench/labeling.py --mode browser getpost --seconds 20 --pairs 10000
+    .venv/bin/python bench/labeling.py --workers 32 --rate 0 100        # saturated, then 100 sets/s offered
 
 With no pause between sets (--rate 0) every worker always has a request in flight, so latency is the
 queue in front of two cores (Little's law: latency = workers / throughput); --rate paces the workers like
@@ -31,11 +34,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
+import html
 import http.client
 import io
 import itertools
-import json
 import os
 import random
 import re
@@ -45,8 +47,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+import zlib
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import psycopg
@@ -154,11 +157,19 @@ def build_campaign(db: str, n_pairs: int) -> tuple[int, str]:
         return campaign_id, slug
 
 
+CACHE_MAX_AGE = re.compile(r"max-age=(\d+)")
+STATIC = re.compile(rb'<(?:script|link)[^>]+(?:src|href)="(/static/[^"]+)"')
+IMAGE = re.compile(rb'<img src="(/media/[^"]+)"')
+PRELOAD = re.compile(rb'data-preload="([^"]*)"')
+
+
 class Client:
-    """One simulated worker on one keep-alive HTTP/1.1 connection, with its cookies and latencies.
+    """One simulated worker on one keep-alive HTTP/1.1 connection, with its cookies, cache and latencies.
 
     A few lines of asyncio streams instead of an HTTP library: fifty of these share one event loop and
-    cost the machine little CPU, so the server under test keeps the cores.
+    cost the machine little CPU, so the server under test keeps the cores. Like a browser it asks for gzip
+    and keeps what Cache-Control lets it keep (URL until expiry), so a cached image or script is not asked
+    for again; it counts every request and every byte received.
     """
 
     def __init__(self, port: int) -> None:
@@ -166,41 +177,35 @@ class Client:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.cookies: dict[str, str] = {}
-        self.next_ms: list[float] = []
-        self.submit_ms: list[float] = []
+        self.cache: dict[str, float] = {}
+        self.set_ms: list[float] = []
         self.sets = 0
         self.errors = 0
+        self.requests = 0
+        self.bytes = 0
+        self.csrf_cookie_sets = 0
 
     async def request(
-        self,
-        method: str,
-        path: str,
-        body: str | None = None,
-        htmx: bool = True,
-        token: str | None = None,
-        content_type: str = "application/x-www-form-urlencoded",
+        self, method: str, path: str, body: str | None = None, htmx: bool = True
     ) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None
-        lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}"]
+        lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}", "Accept-Encoding: gzip"]
         if self.cookies:
             lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
         if htmx:
             lines.append("HX-Request: true")
-        if token:
-            lines.append(f"Authorization: Bearer {token}")
         payload = (body or "").encode()
         if body is not None:
-            lines.append(f"Content-Type: {content_type}")
-            if not token:
-                lines.append(f"X-CSRFToken: {self.cookies.get('csrftoken', '')}")
+            lines.append("Content-Type: application/x-www-form-urlencoded")
+            lines.append(f"X-CSRFToken: {self.cookies.get('csrftoken', '')}")
             lines.append(f"Content-Length: {len(payload)}")
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         status = int(status_line.split()[1])
-        length, chunked, close = 0, False, False
+        length, chunked, close, gzipped, max_age = 0, False, False, False, 0
         for line in header_lines:
             name, _, value = line.partition(":")
             name, value = name.strip().lower(), value.strip()
@@ -210,15 +215,34 @@ class Client:
                 chunked = "chunked" in value.lower()
             elif name == "connection":
                 close = value.lower() == "close"
+            elif name == "content-encoding":
+                gzipped = value.lower() == "gzip"
+            elif name == "cache-control" and (found := CACHE_MAX_AGE.search(value)):
+                max_age = int(found.group(1))
             elif name == "set-cookie":
                 cookie, _, _attributes = value.partition(";")
                 key, _, cookie_value = cookie.partition("=")
                 self.cookies[key.strip()] = cookie_value
+                self.csrf_cookie_sets += key.strip() == "csrftoken"
         data = await (self._read_chunked() if chunked else self.reader.readexactly(length))
+        self.requests += 1
+        self.bytes += len(head) + len(data)
         if close:
             self.writer.close()
             self.writer = None
-        return status, data
+        if method == "GET" and status == 200 and max_age:
+            self.cache[path] = time.monotonic() + max_age
+        return status, zlib.decompress(data, 16 + zlib.MAX_WBITS) if gzipped else data
+
+    async def fetch_uncached(self, paths: list[bytes]) -> None:
+        """GET each path the cache does not hold (what a browser does for a page's images and scripts)."""
+        now = time.monotonic()
+        for raw in paths:
+            path = html.unescape(raw.decode())
+            if self.cache.get(path, 0) > now:
+                continue
+            status, _ = await self.request("GET", path, htmx=False)
+            self.errors += status != 200
 
     async def _read_chunked(self) -> bytes:
         assert self.reader is not None
@@ -230,98 +254,69 @@ class Client:
         return b"".join(parts)
 
 
-async def paced(deadline: float, rng: random.Random, interval: float) -> AsyncIterator[None]:
-    """One turn per judgment set until the deadline; with an interval, on a fixed schedule.
+def _answers(page: bytes, rng: random.Random) -> str:
+    return urlencode(
+        {f"choice-{key.decode()}": rng.choice(["left", "right", "tie"]) for key in ASPECT.findall(page)}
+    )
 
-    Paced workers start at random offsets on a fixed schedule (the time a person looks at the pair); a set
-    that starts late does not push the schedule back, so a slow server cannot lower the offered load.
-    """
-    due = time.perf_counter() + rng.random() * interval
-    while time.perf_counter() < deadline:
-        if interval:
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            due += interval
-        yield
+
+def _page_resources(page: bytes) -> list[bytes]:
+    """Scripts, styles and images a browser loads for a page or pane (preloads included)."""
+    preload = PRELOAD.search(page)
+    return [*STATIC.findall(page), *IMAGE.findall(page), *(preload.group(1).split() if preload else [])]
 
 
 async def worker_loop(
-    client: Client, slug: str, pid: str, deadline: float, rng: random.Random, interval: float
+    client: Client, slug: str, pid: str, deadline: float, rng: random.Random, interval: float, mode: str
 ) -> None:
-    """Label until the deadline; with an interval, start a judgment set at most every `interval` seconds."""
+    """Label until the deadline; with an interval, start a judgment set at most every `interval` seconds.
+
+    browser: the full page once, then one POST per set whose answer is the next pane, plus the images and
+    static files the page and each pane make a browser load (those it has not cached). getpost: the older
+    loop, GET of the pane then POST of the answers for each set, without images or static files.
+    """
     status, _ = await client.request(
         "GET", f"/c/{slug}/start?" + urlencode({"PROLIFIC_PID": pid}), htmx=False
     )
     if status != 302:
         client.errors += 1
         return
-    async for _ in paced(deadline, rng, interval):
+    page = b""
+    if mode == "browser":
+        status, page = await client.request("GET", f"/c/{slug}/label/", htmx=False)
+        if status != 200:
+            client.errors += 1
+            return
+        await client.fetch_uncached(_page_resources(page))
+    # Paced workers start at random offsets on a fixed schedule (the time a person looks at the pair); a
+    # set that starts late does not push the schedule back, so a slow server cannot lower the offered load.
+    due = time.perf_counter() + rng.random() * interval
+    while time.perf_counter() < deadline:
+        if interval:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            due += interval
         started = time.perf_counter()
-        status, page = await client.request("GET", f"/c/{slug}/label/")
-        client.next_ms.append((time.perf_counter() - started) * 1000)
-        found = ASSIGNMENT.search(page) if status == 200 else None
+        if mode == "getpost":
+            status, page = await client.request("GET", f"/c/{slug}/label/")
+            if status != 200:
+                client.errors += status != 204
+                return  # nothing left for this worker
+        found = ASSIGNMENT.search(page)
         if found is None:
-            client.errors += status != 204
-            return  # nothing left for this worker
-        form = {
-            f"choice-{key.decode()}": rng.choice(["left", "right", "tie"]) for key in ASPECT.findall(page)
-        }
-        started = time.perf_counter()
+            client.errors += 1
+            return
         path = f"/c/{slug}/label/{int(found.group(1))}/submit"
-        status, _ = await client.request("POST", path, urlencode(form))
-        client.submit_ms.append((time.perf_counter() - started) * 1000)
-        if status in (200, 204):
+        status, page = await client.request("POST", path, _answers(page, rng))
+        client.set_ms.append((time.perf_counter() - started) * 1000)
+        if status == 204:
             client.sets += 1
-        else:
+            return  # the worker is done: the answer sends them to the completion screen
+        if status != 200:
             client.errors += 1
-
-
-async def api_worker_loop(
-    client: Client, slug: str, token: str, deadline: float, rng: random.Random, interval: float
-) -> None:
-    """The same loop over the JSON labeling endpoints with a personal token (no cookies, no CSRF)."""
-    async for _ in paced(deadline, rng, interval):
-        started = time.perf_counter()
-        status, body = await client.request("GET", f"/api/v1/label/{slug}/next", htmx=False, token=token)
-        client.next_ms.append((time.perf_counter() - started) * 1000)
-        task = json.loads(body).get("task") if status == 200 else None
-        if task is None:
-            client.errors += status != 200
-            return  # nothing left for this worker
-        choices = {a["key"]: rng.choice(["left", "right", "tie"]) for a in task["aspects"]}
-        started = time.perf_counter()
-        path = f"/api/v1/label/{slug}/assignments/{task['assignment_id']}/submit"
-        status, _ = await client.request(
-            "POST",
-            path,
-            json.dumps({"choices": choices}),
-            htmx=False,
-            token=token,
-            content_type="application/json",
-        )
-        client.submit_ms.append((time.perf_counter() - started) * 1000)
-        if status == 200:
-            client.sets += 1
-        else:
-            client.errors += 1
-
-
-def api_tokens(db: str, n: int) -> list[str]:
-    """n worker accounts with a personal API token each (made once, by SQL; tokens are derived, not stored)."""
-    tokens = [f"vps_bench{i:06d}" + "x" * 30 for i in range(n)]
-    with psycopg.connect(pg_url(db), autocommit=True) as conn:
-        for i, token in enumerate(tokens):
-            user = conn.execute(
-                "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, is_staff, "
-                "is_active, date_joined) VALUES ('!', false, %s, '', '', '', false, true, now()) "
-                "ON CONFLICT (username) DO UPDATE SET is_active = true RETURNING id",
-                [f"bench-api-{i}"],
-            ).fetchone()[0]
-            conn.execute(
-                "INSERT INTO api_apitoken (user_id, name, prefix, key_sha256, created_at) "
-                "VALUES (%s, 'bench', %s, %s, now()) ON CONFLICT (key_sha256) DO NOTHING",
-                [user, token[:12], hashlib.sha256(token.encode()).hexdigest()],
-            )
-    return tokens
+            return
+        client.sets += 1
+        if mode == "browser":
+            await client.fetch_uncached(_page_resources(page))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -380,59 +375,108 @@ def _processes() -> list[tuple[int, int, str]]:
 
 
 class CpuMeter:
-    """CPU seconds used by the gunicorn tree, PostgreSQL, Redis, this client, and the whole machine.
+    """CPU seconds used by the gunicorn tree, the PostgreSQL backends of the bench database, this client,
+    and the whole machine.
 
-    PostgreSQL and Redis are counted for the whole machine (other databases' backends included), so read
-    them together with `other`, the rest of the machine's busy time, which should be near 0 on a quiet box.
+    PostgreSQL is counted per backend serving the bench database (pg_stat_activity), so other people's
+    queries on a shared machine are left out; the server keeps its connections open, so the same backends
+    live through a run. Shared PostgreSQL processes (WAL writer, checkpointer) are not counted.
     """
 
-    def __init__(self, server_pid: int) -> None:
+    def __init__(self, server_pid: int, db: str) -> None:
         self.server_pid = server_pid
+        self.db = db
         self.hz = os.sysconf("SC_CLK_TCK")
 
-    def _sample(self) -> dict[str, float]:
+    def _backends(self) -> set[int]:
+        with psycopg.connect(pg_url("postgres"), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.db]
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def _sample(self, backends: set[int]) -> dict[int | str, float]:
         procs = _processes()
         server = {self.server_pid} | {pid for pid, parent, _ in procs if parent == self.server_pid}
-        sample = {"server": 0, "postgres": 0, "redis": 0}
-        for pid, _parent, comm in procs:
-            key = "server" if pid in server else "postgres" if comm == "postgres" else None
-            key = key or ("redis" if comm.startswith("redis-server") else None)
-            if key:
-                sample[key] += _ticks(pid)
+        sample: dict[int | str, float] = {"server": sum(_ticks(pid) for pid in server) / self.hz}
+        sample.update({pid: _ticks(pid) / self.hz for pid in backends})
         cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
         busy = sum(int(v) for v in cpu[:8]) - int(cpu[3]) - int(cpu[4])  # all but idle and iowait
-        return {k: v / self.hz for k, v in {**sample, "machine": busy}.items()} | {
-            "client": time.process_time()
-        }
+        return sample | {"machine": busy / self.hz, "client": time.process_time()}
 
     def __enter__(self) -> CpuMeter:
-        self.before = self._sample()
+        self.before_backends = self._backends()
+        self.before = self._sample(self.before_backends)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        after = self._sample()
-        self.used = {k: after[k] - self.before[k] for k in after}
-        counted = sum(self.used[k] for k in ("server", "postgres", "redis", "client"))
+        backends = self._backends()
+        after = self._sample(backends | self.before_backends)
+        # A backend started during the run counts from 0; one gone by the end is lost (reads 0 after).
+        postgres = sum(
+            max(0.0, after.get(pid, 0.0) - self.before.get(pid, 0.0))
+            for pid in backends | self.before_backends
+        )
+        self.used = {k: after[k] - self.before[k] for k in ("server", "machine", "client")}
+        self.used["postgres"] = postgres
+        counted = sum(self.used[k] for k in ("server", "postgres", "client"))
         self.used["other"] = max(0.0, self.used["machine"] - counted)
 
 
-def start_server(db: str, port: int, processes: int, threads: int, redis_url: str) -> subprocess.Popen:
-    """gunicorn with the production settings, as deployed behind a TLS proxy (plain HTTP on loopback)."""
-    env = {
-        **os.environ,
+def prepare_files(static_root: Path, media_root: Path) -> None:
+    """collectstatic with the production settings, and a real PNG for every bench image row (once)."""
+    env = {**os.environ, **_server_env("vp_unused", "redis://127.0.0.1:6379/9", static_root, media_root)}
+    if not (static_root / "staticfiles.json").exists():
+        subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    folder = media_root / "images" / "bench"
+    if len(list(folder.glob("*.png"))) >= N_IMAGES:
+        return
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(N_IMAGES):
+        image = Image.new("RGB", (512, 512), ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256))
+        draw = ImageDraw.Draw(image)
+        for k in range(6):
+            x, y = (i * 13 + k * 71) % 400, (i * 29 + k * 43) % 400
+            draw.ellipse([x, y, x + 90, y + 90], fill=((k * 40) % 256, 255 - (i % 256), (i * 7) % 256))
+        image.save(folder / f"{i}.png", optimize=False)
+
+
+def _server_env(db: str, redis_url: str, static_root: Path, media_root: Path) -> dict[str, str]:
+    return {
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_SECRET_KEY": "bench-" + secrets.token_urlsafe(40),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": pg_url(db),
         "REDIS_URL": redis_url,
+        "DJANGO_STATIC_ROOT": str(static_root),
+        "DJANGO_MEDIA_ROOT": str(media_root),
+        "AWS_STORAGE_BUCKET_NAME": "",
+        # Every simulated worker enters from 127.0.0.1: no new-participant limit for the bench.
+        "CROWD_FREE_NEW_WORKERS_PER_ADDRESS": "1000000",
         "LOG_LEVEL": "WARNING",
-        "API_WRITE_RATE": "100000000",  # the per-token write limit is not what is measured
-        "CROWD_FREE_NEW_WORKERS_PER_ADDRESS": "100000000",  # nor the crowd-entry limit (all workers share 127.0.0.1)
     }
+
+
+def start_server(
+    db: str, port: int, processes: int, threads: int, redis_url: str, static_root: Path, media_root: Path
+) -> subprocess.Popen:
+    """gunicorn with config/gunicorn_conf.py and the production settings (plain HTTP on loopback, as
+    behind a TLS proxy); --processes / --threads override the file's workers and threads."""
+    env = {
+        **os.environ,
+        **_server_env(db, redis_url, static_root, media_root),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_LOG_LEVEL": "warning",
+    }
+    if processes:
+        env["GUNICORN_WORKERS"] = str(processes)
+    if threads:
+        env["GUNICORN_THREADS"] = str(threads)
     server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "--workers",
-         str(processes), "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning"],
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "config/gunicorn_conf.py", "config.wsgi"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     for _ in range(100):
@@ -447,21 +491,13 @@ def start_server(db: str, port: int, processes: int, threads: int, redis_url: st
     raise SystemExit("gunicorn did not start")
 
 
-async def _run_workers(
-    clients: list[Client], slug: str, seconds: float, rate: float, tokens: list[str] | None = None
-) -> None:
+async def _run_workers(clients: list[Client], slug: str, seconds: float, rate: float, mode: str) -> None:
     deadline = time.perf_counter() + seconds
     interval = len(clients) / rate if rate else 0.0
-    if tokens:
-        loops = [
-            api_worker_loop(c, slug, tokens[i], deadline, random.Random(i), interval)
-            for i, c in enumerate(clients)
-        ]
-    else:
-        loops = [
-            worker_loop(c, slug, secrets.token_hex(12), deadline, random.Random(i), interval)
-            for i, c in enumerate(clients)
-        ]
+    loops = [
+        worker_loop(c, slug, secrets.token_hex(12), deadline, random.Random(i), interval, mode)
+        for i, c in enumerate(clients)
+    ]
     await asyncio.gather(*loops)
     for client in clients:
         if client.writer is not None:
@@ -476,44 +512,80 @@ def run(
     workers: int,
     seconds: float,
     rate: float,
+    mode: str,
     server: subprocess.Popen,
-    tokens: list[str] | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
+    load = os.getloadavg()
+    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
     clients = [Client(port) for _ in range(workers)]
     started = time.perf_counter()
-    with CpuMeter(server.pid) as meter:
-        asyncio.run(_run_workers(clients, slug, seconds, rate, tokens))
+    with CpuMeter(server.pid, db) as meter:
+        asyncio.run(_run_workers(clients, slug, seconds, rate, mode))
     elapsed = time.perf_counter() - started
-    next_ms = [v for c in clients for v in c.next_ms]
-    submit_ms = [v for c in clients for v in c.submit_ms]
+    set_ms = [v for c in clients for v in c.set_ms]
     sets = sum(c.sets for c in clients)
     checks = integrity(db, campaign_id)
     cpu = meter.used
     per_set = {k: 1000 * v / max(sets, 1) for k, v in cpu.items()}
+    row = {
+        "mode": mode,
+        "pairs": slug.removeprefix("bench-"),
+        "workers": workers,
+        "rate": rate,
+        "sets_s": sets / elapsed,
+        "p50": pct(set_ms, 50),
+        "p95": pct(set_ms, 95),
+        "cpu": per_set["server"] + per_set["postgres"],
+        "bytes": sum(c.bytes for c in clients) / max(sets, 1),
+        "requests": sum(c.requests for c in clients) / max(sets, 1),
+        "load": load[0],
+    }
     print(
-        f"{'api' if tokens else 'page'} {slug}: {workers} workers, offered {f'{rate:g} sets/s' if rate else 'as fast as served'}, "
-        f"{elapsed:.1f} s: {sets} judgment sets = {sets / elapsed:.1f} sets/s; "
+        f"{slug} {mode}: {workers} workers, offered {f'{rate:g} sets/s' if rate else 'as fast as served'}, "
+        f"{elapsed:.1f} s: {sets} judgment sets = {row['sets_s']:.1f} sets/s; "
         f"errors {sum(c.errors for c in clients)}\n"
-        f"  next   p50 {pct(next_ms, 50):6.1f} ms  p95 {pct(next_ms, 95):6.1f} ms  p99 {pct(next_ms, 99):6.1f} ms  (n={len(next_ms)})\n"
-        f"  submit p50 {pct(submit_ms, 50):6.1f} ms  p95 {pct(submit_ms, 95):6.1f} ms  p99 {pct(submit_ms, 99):6.1f} ms  (n={len(submit_ms)})\n"
-        f"  CPU ms per judgment set: gunicorn {per_set['server']:.1f}, postgres {per_set['postgres']:.1f}, "
-        f"redis {per_set['redis']:.1f}, bench client {per_set['client']:.1f}, other {per_set['other']:.1f}; "
+        f"  set p50 {row['p50']:6.1f} ms  p95 {row['p95']:6.1f} ms  p99 {pct(set_ms, 99):6.1f} ms  (n={len(set_ms)})\n"
+        f"  CPU ms per judgment set: gunicorn {per_set['server']:.2f}, postgres {per_set['postgres']:.2f}, "
+        f"bench client {per_set['client']:.2f}, other {per_set['other']:.2f}; "
         f"machine busy {cpu['machine'] / elapsed:.2f} of {os.cpu_count()} cores\n"
+        f"  per set: {row['requests']:.2f} requests, {row['bytes']:.0f} bytes received; csrftoken cookie "
+        f"set {sum(c.csrf_cookie_sets for c in clients)} times\n"
         f"  duplicate judgments {checks['duplicates']}, over-assigned pairs {checks['over_assigned']}, "
         f"counter drift {checks['counter_drift']}",
         flush=True,
     )
-    return {"next_p50": pct(next_ms, 50), "next_p95": pct(next_ms, 95), "submit_p50": pct(submit_ms, 50),
-            "submit_p95": pct(submit_ms, 95), "sets_per_s": sets / elapsed}  # fmt: skip
+    return row
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print(
+        "\n| mode | pairs | clients | offered | sets/s | p50 ms | p95 ms | server CPU ms/set "
+        "| bytes/set | requests/set | load avg before |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    )
+    for r in rows:
+        offered = f"{r['rate']:g}/s" if r["rate"] else "max"
+        print(
+            f"| {r['mode']} | {r['pairs']} | {r['workers']} | {offered} | {r['sets_s']:.1f} | {r['p50']:.1f} "
+            f"| {r['p95']:.1f} | {r['cpu']:.2f} | {r['bytes']:.0f} | {r['requests']:.2f} | {r['load']:.2f} |"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--workers", type=int, default=50, help="simulated crowdworkers (default 50)")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 32], help="simulated crowdworkers (default 1 and 32)"
+    )
     parser.add_argument("--seconds", type=float, default=30, help="duration of each run (default 30)")
     parser.add_argument("--pairs", type=int, nargs="+", default=[10_000, 1_000_000], help="campaign sizes")
+    parser.add_argument(
+        "--mode",
+        nargs="+",
+        choices=["browser", "getpost"],
+        default=["browser"],
+        help="browser (default): one POST per set plus images and static files; getpost: GET + POST per set",
+    )
     parser.add_argument(
         "--rate",
         type=float,
@@ -521,51 +593,55 @@ def main() -> None:
         default=[0],
         help="judgment sets per second offered by all workers together; 0 (default): no pause between sets",
     )
-    parser.add_argument(
-        "--mode",
-        nargs="+",
-        choices=["page", "api"],
-        default=["page"],
-        help="labeling page, REST API, or both",
-    )
     parser.add_argument("--db", default="vp_bench_label", help="PostgreSQL database (created if missing)")
     parser.add_argument("--port", type=int, default=8799)
-    parser.add_argument("--processes", type=int, default=2, help="gunicorn worker processes (default 2)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process (default 4)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="gunicorn worker processes (default: config/gunicorn_conf.py)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="threads per gunicorn process (default: config/gunicorn_conf.py)",
+    )
     parser.add_argument(
         "--redis", default="redis://127.0.0.1:6379/9", help="Redis for the server's cache and sessions"
+    )
+    parser.add_argument(
+        "--files", type=Path, default=ROOT / ".bench", help="where collected static files and images go"
     )
     args = parser.parse_args()
     if max(args.pairs) > N_IMAGES * (N_IMAGES - 1) // 2 - 50:
         raise SystemExit("too many pairs for the shared image rows")
+    static_root, media_root = args.files / "static", args.files / "media"
+    prepare_files(static_root, media_root)
     ensure_database(args.db)
     campaigns = [build_campaign(args.db, n) for n in args.pairs]
-    tokens = api_tokens(args.db, args.workers) if "api" in args.mode else None
-    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
-    server = start_server(args.db, args.port, args.processes, args.threads, args.redis)
-    by_mode: dict[tuple[float, str], list[dict[str, float]]] = {}
+    server = start_server(
+        args.db, args.port, args.processes, args.threads, args.redis, static_root, media_root
+    )
+    rows = []
     try:
-        for rate in args.rate:
-            for mode in args.mode:
-                results = [
-                    run(args.db, args.port, slug, campaign_id, args.workers, args.seconds, rate, server,
-                        tokens if mode == "api" else None)
-                    for campaign_id, slug in campaigns
-                ]  # fmt: skip
-                by_mode[(rate, mode)] = results
-                if len(results) > 1:
-                    first, last = results[0], results[-1]
-                    ratios = ", ".join(f"{k.replace('_', ' ')} {last[k] / first[k]:.2f}" for k in first)
-                    print(f"{mode} at {args.pairs[-1]} / {args.pairs[0]} pairs: {ratios}", flush=True)
-            if len(args.mode) == 2:
-                for k, n in enumerate(args.pairs):
-                    page, api = by_mode[(rate, "page")][k], by_mode[(rate, "api")][k]
-                    ratios = ", ".join(f"{key.replace('_', ' ')} {api[key] / page[key]:.2f}" for key in page)
-                    print(f"api / page at {n} pairs, rate {rate:g}: {ratios}", flush=True)
-        print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+        for mode, rate, workers in itertools.product(args.mode, args.rate, args.workers):
+            results = [
+                run(args.db, args.port, slug, campaign_id, workers, args.seconds, rate, mode, server)
+                for campaign_id, slug in campaigns
+            ]
+            rows += results
+            if len(results) > 1:
+                first, last = results[0], results[-1]
+                print(
+                    f"at {args.pairs[-1]} / {args.pairs[0]} pairs: sets/s {last['sets_s'] / first['sets_s']:.2f}, "
+                    f"p95 {last['p95'] / first['p95']:.2f}, CPU per set {last['cpu'] / first['cpu']:.2f}",
+                    flush=True,
+                )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    print_table(rows)
 
 
 if __name__ == "__main__":

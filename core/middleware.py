@@ -17,6 +17,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
+from django.middleware.gzip import GZipMiddleware
 
 
 def _body_limit(request: HttpRequest) -> int:
@@ -105,3 +107,21 @@ class ContentSecurityPolicyMiddleware:
         if policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = policy
         return response
+
+
+_COMPRESSIBLE = ("text/", "application/json", "application/javascript", "image/svg+xml")
+
+
+class TextGZipMiddleware(GZipMiddleware):
+    """Django's GZipMiddleware for text answers only (pages, htmx panes, JSON).
+
+    Images and downloads pass untouched: PNG, JPEG and WebP are compressed already, and gzipping a
+    streamed image costs CPU for nothing. Django's gzip pads each answer with random bytes against BREACH
+    (https://docs.djangoproject.com/en/5.2/ref/middleware/#module-django.middleware.gzip).
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        """Compress a text answer for a client that accepts gzip."""
+        if not response.get("Content-Type", "").startswith(_COMPRESSIBLE):
+            return response
+        return super().process_response(request, response)

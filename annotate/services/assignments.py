@@ -294,13 +294,16 @@ def _touch(*, assignment: Assignment, campaign: Campaign, now: datetime) -> bool
     window = timedelta(minutes=campaign.reservation_minutes)
     if assignment.shown_at is not None and assignment.expires_at - now > window / 2:
         return True  # shown and fresh: a reload needs no write (the expiry check above kept it reserved)
-    fields = {"expires_at": now + window}
-    if assignment.shown_at is None:
-        fields["shown_at"] = now
-    updated = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.RESERVED).update(**fields)
-    for name, value in fields.items():
-        setattr(assignment, name, value)
+    # Plain SQL: the ORM's update compiled for about a tenth of a labeling request's CPU.
+    shown_at = assignment.shown_at or now
+    with connection.cursor() as cursor:
+        cursor.execute(_TOUCH_SQL, [now + window, shown_at, assignment.pk, Assignment.Status.RESERVED])
+        updated = cursor.rowcount
+    assignment.expires_at, assignment.shown_at = now + window, shown_at
     return updated == 1
+
+
+_TOUCH_SQL = "UPDATE annotate_assignment SET expires_at = %s, shown_at = %s WHERE id = %s AND status = %s"
 
 
 # The worker's live reservations with what the screen shows of their pairs. Plain SQL because the ORM

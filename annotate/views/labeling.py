@@ -13,7 +13,9 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate.models import Annotator, Aspect, Campaign, CampaignWorker
@@ -42,6 +44,39 @@ from core.permissions import is_admin
 from core.ratelimit import client_address
 
 PANE = "annotate/label.html#pane"
+ASPECT_ROWS = "annotate/label.html#aspect_rows"
+# Rendered aspect rows per campaign settings (see _aspect_rows_html); bounded, per process.
+_ROWS_HTML: dict[tuple[Any, ...], str] = {}
+_ROWS_HTML_MAX = 512
+
+
+def _aspect_rows_html(campaign: Campaign, aspects: list[Aspect], score_range: range | None) -> str:
+    """The aspect rows of an unanswered pane, rendered once per campaign settings and process.
+
+    They are most of the pane's template work and the same for every pair of a campaign; the key holds
+    everything they show, so a changed setting or aspect renders them anew.
+    """
+    key = (
+        campaign.pk,
+        campaign.allow_tie,
+        campaign.rationale_required,
+        campaign.score_min,
+        campaign.score_max,
+        score_range is not None,
+        tuple((a.pk, a.key, a.name, a.question, a.guideline) for a in aspects),
+    )
+    found = _ROWS_HTML.get(key)
+    if found is None:
+        rows = [
+            {"aspect": a, "error": "", "choice": "", "rationale": "", "score_left": "", "score_right": ""}
+            for a in aspects
+        ]
+        context = {"campaign": campaign, "rows": rows, "score_range": score_range}
+        found = render_to_string(ASPECT_ROWS, context)
+        if len(_ROWS_HTML) >= _ROWS_HTML_MAX:
+            _ROWS_HTML.clear()
+        _ROWS_HTML[key] = found
+    return found
 
 
 def _open_campaign(slug: str) -> Campaign:
@@ -153,6 +188,8 @@ def _screen_context(
     preload = []
     if queue.lookahead is not None:
         preload = [queue.lookahead.pair.image_a.file.url, queue.lookahead.pair.image_b.file.url]
+    score_range = range(campaign.score_min, campaign.score_max + 1) if campaign.human_scores else None
+    answered = bool(errors or values)
     return {
         "campaign": campaign,
         "assignment": assignment,
@@ -160,10 +197,13 @@ def _screen_context(
         "left": left,
         "right": right,
         "rows": rows,
+        "rows_html": "" if answered else mark_safe(_aspect_rows_html(campaign, aspects, score_range)),
+        "left_url": left.file.url,
+        "right_url": right.file.url,
         "preload": preload,
         "progress": worker_progress(campaign=campaign, link=link),
         "skip_reasons": SKIP_REASONS,
-        "score_range": range(campaign.score_min, campaign.score_max + 1) if campaign.human_scores else None,
+        "score_range": score_range,
         **extra,
     }
 

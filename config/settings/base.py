@@ -49,6 +49,11 @@ MIDDLEWARE = [
     "api.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Signed local media links, answered before sessions, CSRF and the user are loaded (core/media.py).
+    "core.media.SignedMediaMiddleware",
+    # gzip for HTML and JSON answers when the browser accepts it (static files come compressed already,
+    # images are compressed formats); after WhiteNoise, which answers static files itself.
+    "core.middleware.TextGZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -66,6 +71,9 @@ MIDDLEWARE = [
     "annotate.middleware.LoginLimitMiddleware",
 ]
 
+# Templates sent once per judgment set: loaded without the whitespace between tags (core/template_loaders.py).
+LEAN_TEMPLATES = ("annotate/label.html",)
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
@@ -74,8 +82,24 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
         "OPTIONS": {
+            # Project templates through the lean loader (LEAN_TEMPLATES below lose their layout
+            # whitespace when loaded), then the apps' own (the admin's); both cached, and wrapped by
+            # template_partials' loader ("page.html#partial"), which keeps a list that starts with it.
+            "loaders": [
+                (
+                    "template_partials.loader.Loader",
+                    [
+                        (
+                            "django.template.loaders.cached.Loader",
+                            [
+                                "core.template_loaders.LeanLoader",
+                                "django.template.loaders.app_directories.Loader",
+                            ],
+                        )
+                    ],
+                )
+            ],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",

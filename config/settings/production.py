@@ -1,7 +1,7 @@
 """Production settings: PostgreSQL, Redis, S3-compatible storage; secrets only from the environment."""
 
 from .base import *  # noqa: F403
-from .base import DATABASES, REDIS_URL, env
+from .base import DATABASES, REDIS_URL, STORAGES, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -39,3 +39,11 @@ if env.bool("DJANGO_DB_PREPARED_STATEMENTS", default=True):
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"server_side_binding": True, "prepare_threshold": 5}
     )
+
+# Static files under content-hashed names (collectstatic writes them and their gzip copies): WhiteNoise
+# serves a hashed name with a ten-year immutable Cache-Control, so a browser fetches htmx, the scripts
+# and the styles once, not on every page. https://whitenoise.readthedocs.io/en/stable/django.html
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}

@@ -110,6 +110,9 @@
     var pane = $("#label-pane");
     if (!pane) return;
     preload(pane);
+    // The skip dialog comes once with the page; each pane says which pair it skips.
+    var skipForm = $("#skip-form");
+    if (skipForm && pane.dataset.skip) skipForm.action = pane.dataset.skip;
     var withError = rows().findIndex(function (r) { return r.classList.contains("has-error"); });
     var start = withError !== -1 ? withError : Math.max(0, firstUnanswered());
     focusRow(start);
@@ -139,7 +142,7 @@
         var pick = reasons[Number(event.key) - 1];
         if (pick) { pick.checked = true; pick.focus(); event.preventDefault(); }
       } else if (dialog.id === "skip-dialog" && event.key === "Enter") {
-        event.preventDefault(); $("form", dialog).requestSubmit(); dialog.close();
+        event.preventDefault(); $("form", dialog).requestSubmit();
       } else if (event.key === "?" && dialog.id === "help-dialog") { dialog.close(); }
       return;  // Escape closes dialogs natively
     }
@@ -190,6 +193,15 @@
       var row = event.target.closest("#label-pane .aspect");
       if (row) { current = rows().indexOf(row); rows().forEach(function (r, i) { r.classList.toggle("is-current", i === current); }); }
     }
+  });
+
+  // With htmx, a skip swaps in the next pane like a submit; without it the form posts as a page.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.id !== "skip-form" || !window.htmx) return;
+    event.preventDefault();
+    form.closest("dialog").close();
+    window.htmx.ajax("POST", form.action, { source: form, target: "#label-pane", swap: "outerHTML" });
   });
 
   document.addEventListener("change", function (event) {
