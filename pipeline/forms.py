@@ -7,7 +7,7 @@ from typing import Any, cast
 from django import forms
 from django.conf import settings
 
-from annotate.models import Campaign, Generator
+from annotate.models import Aspect, Campaign, Generator
 from pipeline.generation.diffusers_backend import DTYPES
 from pipeline.models import SECRET_OPTION_NAMES, AIJudgeConfig, api_key_env_allowed, validate_api_key_env
 from pipeline.services.annotation import EXECUTIONS
@@ -284,3 +284,73 @@ class JudgeTestForm(forms.Form):
 
     campaign = forms.ModelChoiceField(Campaign.objects.order_by("name"), empty_label=None)
     pair = forms.IntegerField(required=False, min_value=1, label="Pair id (optional)")
+
+
+class DatasetImportForm(forms.Form):
+    """Upload a Pick-a-Pic-shaped parquet shard and import it as a job (bigger files: manage.py import_dataset)."""
+
+    file = forms.FileField(
+        help_text="A Pick-a-Pic parquet shard (or a DPO parquet exported here), or a zip of ImageReward test.json "
+        "with its images."
+    )
+    format = forms.ChoiceField(
+        choices=[
+            ("pickapic", "Pick-a-Pic parquet"),
+            ("imagereward", "ImageReward test.json + images (zip)"),
+            ("hpdv2", "HPD v2 test.json / train.json + images (zip or tar.gz)"),
+        ]
+    )
+    campaign = forms.ModelChoiceField(
+        Campaign.objects.all(),
+        required=False,
+        empty_label="(a new campaign)",
+        help_text="Where the pairs go.",
+    )
+    campaign_name = forms.CharField(max_length=200, required=False, help_text="Name of the new campaign.")
+    aspect = forms.SlugField(
+        initial="overall", help_text="The aspect the labels answer when the file has no aspect column."
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("campaign") and not (data.get("campaign_name") or "").strip():
+            raise forms.ValidationError("Choose a campaign or name a new one.")
+        return data
+
+
+class DatasetExportForm(forms.Form):
+    """What to export: campaigns, aspects, where the labels come from, and which pairs and ties to keep."""
+
+    format = forms.ChoiceField(
+        choices=[
+            ("dpo_parquet", "Diffusion-DPO parquet"),
+            ("hf_datasets", "Hugging Face datasets folder (zip)"),
+            ("visionprefer_jsonl", "VisionPrefer-style JSONL (per prompt)"),
+            ("imagereward", "ImageReward test.json + images (zip, per aspect)"),
+        ]
+    )
+    campaigns = forms.ModelMultipleChoiceField(Campaign.objects.all(), widget=forms.CheckboxSelectMultiple)
+    aspects = forms.ModelMultipleChoiceField(
+        Aspect.objects.all(), required=False, widget=forms.CheckboxSelectMultiple, help_text="None: all."
+    )
+    label_source = forms.ChoiceField(
+        choices=[
+            ("human_majority", "Human majority"),
+            ("ai", "One AI judge"),
+            ("consensus", "Consensus: the AI judge agrees with the human majority"),
+        ]
+    )
+    judge = forms.ModelChoiceField(AIJudgeConfig.objects.all(), required=False, empty_label="(no AI judge)")
+    min_human_agreement = forms.FloatField(
+        min_value=0, max_value=1, initial=0, help_text="Share of humans on the pair who chose the majority."
+    )
+    include_flagged = forms.BooleanField(required=False, label="Count flagged workers")
+    include_gold = forms.BooleanField(required=False, label="Include gold pairs")
+    ties = forms.ChoiceField(choices=[("drop", "Drop ties"), ("half", "Keep ties as 0.5 / 0.5")])
+    images = forms.ChoiceField(choices=[("bytes", "Image bytes"), ("paths", "Storage paths")])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("label_source") in ("ai", "consensus") and not data.get("judge"):
+            self.add_error("judge", "Choose the AI judge whose labels to export.")
+        return data

@@ -13,6 +13,8 @@ from core.registry import JobKind, JobParams, job_kind_register
 GENERATE = "generate"
 POLISH = "polish"
 ANNOTATE = "annotate"
+DATASET_IMPORT = "dataset_import"
+DATASET_EXPORT = "dataset_export"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,36 @@ class AnnotationParams(JobParams):
     execution: str = "online"
 
 
+@dataclass(frozen=True)
+class DatasetImportParams(JobParams):
+    """Import a data set file saved in storage (`source_name`) into a campaign (given, or created by name)."""
+
+    source_name: str
+    format: str = "pickapic"
+    campaign_id: int | None = None
+    campaign_name: str = ""
+    dataset_name: str = ""
+    aspect: str = "overall"
+    columns: dict[str, str] = field(default_factory=dict)  # format "mapped": our name -> the file's column
+
+
+@dataclass(frozen=True)
+class DatasetExportParams(JobParams):
+    """Export labelled pairs of campaigns as a training file (see pipeline.services.datasets)."""
+
+    campaign_ids: list[int]
+    format: str = "dpo_parquet"
+    aspect_keys: list[str] = field(default_factory=list)
+    label_source: str = "human_majority"
+    judge_id: int | None = None
+    min_human_agreement: float = 0.0
+    include_flagged: bool = False
+    include_gold: bool = False
+    ties: str = "drop"
+    images: str = "bytes"
+    filename: str = ""
+
+
 def register_job_kinds() -> None:
     """Tell the job core about generation, polishing and AI annotation."""
     job_kind_register(
@@ -82,5 +114,23 @@ def register_job_kinds() -> None:
             handler="pipeline.services.annotation.annotation_job",
             params=AnnotationParams,
             queue="ai",
+        )
+    )
+    job_kind_register(
+        JobKind(
+            name=DATASET_IMPORT,
+            label="Import a data set",
+            handler="pipeline.services.datasets.dataset_import_job",
+            params=DatasetImportParams,
+            queue="default",
+        )
+    )
+    job_kind_register(
+        JobKind(
+            name=DATASET_EXPORT,
+            label="Export a data set",
+            handler="pipeline.services.datasets.dataset_export_job",
+            params=DatasetExportParams,
+            queue="default",
         )
     )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from pipeline.views import annotation, generation
+from pipeline.views import annotation, datasets, generation
 
 app_name = "pipeline"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     path("generators/", generation.generator_list, name="generator-list"),
     path("prompts/import/", generation.prompt_import, name="prompt-import"),
     path("prompts/polish/", generation.polish_launch, name="prompt-polish"),
+    path("datasets/", datasets.datasets_page, name="datasets"),
     path("ai/judges/", annotation.judge_list, name="ai-judges"),
     path("ai/judges/new/", annotation.judge_create, name="ai-judge-create"),
     path("ai/judges/<int:pk>/", annotation.judge_edit, name="ai-judge-edit"),

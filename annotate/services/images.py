@@ -176,6 +176,59 @@ def image_check(*, data: bytes, filename: str = "") -> CheckedImage:
     )
 
 
+def _store(checked: CheckedImage) -> str:
+    """Save the checked bytes under their content-derived name; returns the storage name."""
+    name = f"images/{checked.sha256[:2]}/{checked.sha256}.{ALLOWED_FORMATS[checked.format]}"
+    # The name is derived from the content, so a file left behind by a crashed or racing ingest is
+    # exactly the file we would write: reuse it instead of storing a renamed copy.
+    if not default_storage.exists(name):
+        return default_storage.save(name, ContentFile(checked.data))
+    return name
+
+
+@dataclass(frozen=True)
+class ImageToIngest:
+    """One already checked image (see image_check) for images_ingest_many, with its rows' links."""
+
+    checked: CheckedImage
+    generator_id: int
+    prompt_id: int | None = None
+    params: dict[str, Any] | None = None
+
+
+def images_ingest_many(items: list[ImageToIngest]) -> dict[str, int]:
+    """Store many checked images at once (bulk imports); returns sha256 -> image id for all of them.
+
+    The same rules as image_ingest: bytes go through image_check first (the caller did that, so a whole
+    file can be refused before anything is stored), identical bytes are stored once, the file name comes
+    from the content. Existing rows are reused as they are (their prompt and generator are not changed).
+    """
+    by_sha = {item.checked.sha256: item for item in items}
+    ids = dict(Image.objects.filter(sha256__in=list(by_sha)).values_list("sha256", "id"))
+    new = []
+    for sha, item in by_sha.items():
+        if sha in ids:
+            continue
+        checked = item.checked
+        new.append(
+            Image(
+                prompt_id=item.prompt_id,
+                generator_id=item.generator_id,
+                file=_store(checked),
+                sha256=sha,
+                format=checked.format,
+                width=checked.width,
+                height=checked.height,
+                size_bytes=len(checked.data),
+                params=item.params or {},
+            )
+        )
+    if new:
+        Image.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+        ids.update(Image.objects.filter(sha256__in=[i.sha256 for i in new]).values_list("sha256", "id"))
+    return ids
+
+
 def image_ingest(
     *,
     data: bytes,
@@ -190,13 +243,7 @@ def image_ingest(
     existing = Image.objects.filter(sha256=checked.sha256).first()
     if existing is not None:
         return existing, False
-    name = f"images/{checked.sha256[:2]}/{checked.sha256}.{ALLOWED_FORMATS[checked.format]}"
-    # The name is derived from the content, so a file left behind by a crashed or racing ingest is
-    # exactly the file we would write: reuse it instead of storing a renamed copy.
-    if not default_storage.exists(name):
-        stored = default_storage.save(name, ContentFile(checked.data))
-    else:
-        stored = name
+    stored = _store(checked)
     try:
         with transaction.atomic():
             image = Image.objects.create(
