@@ -56,7 +56,7 @@ def _consume(app, worker, on: bool) -> None:
         assert replies, f"the test worker did not answer the {'add' if on else 'cancel'}_consumer request"
 
 
-def _wait_idle(timeout: float = 60.0) -> None:
+def _wait_idle(timeout: float = 300.0) -> None:
     """Wait until the worker runs nothing and holds nothing (what a warm shutdown used to wait for)."""
     from celery.worker import state
 
@@ -102,6 +102,14 @@ def worker(celery_app, session_worker):
         _consume(celery_app, session_worker, on=False)
         _wait_idle()
         _purge(celery_app)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_path(tmp_path_factory) -> str:
+    """A tiny random Stable Diffusion pipeline saved on local disk, built once per run for every test."""
+    from pipeline.generation.testing import build_tiny_sd_pipeline
+
+    return build_tiny_sd_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd")
 
 
 @pytest.fixture
