@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 pytest_plugins = ["celery.contrib.pytest"]
@@ -35,21 +37,79 @@ def celery_worker_pool():
     return "threads"
 
 
+QUEUES = ("default", "ai", "gpu")
+
+
+def _purge(app) -> None:
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for name in QUEUES:
+            channel.queue_declare(queue=name, durable=True, auto_delete=False)
+            channel.queue_purge(name)
+
+
+def _consume(app, worker, on: bool) -> None:
+    """Start or stop the worker taking messages; the request runs in the worker's own thread (remote control)."""
+    control = app.control.add_consumer if on else app.control.cancel_consumer
+    for name in QUEUES:
+        replies = control(name, destination=[worker.hostname], reply=True, timeout=10)
+        assert replies, f"the test worker did not answer the {'add' if on else 'cancel'}_consumer request"
+
+
+def _wait_idle(timeout: float = 300.0) -> None:
+    """Wait until the worker runs nothing and holds nothing (what a warm shutdown used to wait for)."""
+    from celery.worker import state
+
+    deadline = time.monotonic() + timeout
+    while state.active_requests or state.reserved_requests:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the test worker is still busy {timeout:.0f} s after the test")
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def purged_queues(celery_app):
     """Empty the test broker's queues, so messages left by an earlier run never reach this test's worker."""
-    with celery_app.connection_for_write() as conn:
-        channel = conn.default_channel
-        for name in ("default", "ai", "gpu"):
-            channel.queue_declare(queue=name, durable=True, auto_delete=False)
-            channel.queue_purge(name)
+    _purge(celery_app)
     yield
 
 
+@pytest.fixture(scope="session")
+def session_worker(django_db_setup, celery_app, celery_worker_pool, celery_worker_parameters):
+    """One Celery worker thread for the whole run; it consumes only while a test holds the `worker` fixture.
+
+    It depends on the test database, so it stops (and its threads' connections close) before that is dropped.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(celery_app, pool=celery_worker_pool, **celery_worker_parameters) as started:
+        _consume(celery_app, started, on=False)
+        yield started
+
+
 @pytest.fixture
-def worker(purged_queues, celery_worker):
-    """A real Celery worker (celery.contrib.pytest) on the real Redis broker, running in a thread."""
-    return celery_worker
+def worker(celery_app, session_worker):
+    """The real Celery worker on the real Redis broker (a thread), taking messages for this test only.
+
+    Queues are purged before and after, and the test ends only once the worker is idle again, so nothing a
+    test sent runs during another one. Tests that do not ask for it see their messages stay in the queue.
+    """
+    _purge(celery_app)
+    _consume(celery_app, session_worker, on=True)
+    try:
+        yield session_worker
+    finally:
+        _consume(celery_app, session_worker, on=False)
+        _wait_idle()
+        _purge(celery_app)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_path(tmp_path_factory) -> str:
+    """A tiny random Stable Diffusion pipeline saved on local disk, built once per run for every test."""
+    from pipeline.generation.testing import build_tiny_sd_pipeline
+
+    return build_tiny_sd_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd")
 
 
 @pytest.fixture

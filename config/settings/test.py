@@ -2,6 +2,7 @@
 
 from .base import *  # noqa: F403
 from .base import AI_API_KEY_ENV_NAMES, BASE_DIR, env
+from .base import DATABASES as BASE_DATABASES
 
 DEBUG = False
 SECRET_KEY = "test-only-secret-key-not-for-production"
@@ -9,6 +10,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Each concurrent test run (a developer's, CI's) may point at its own database and Redis DB number.
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/visionprefer")}
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_visionprefer")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The SQLite lane (`make pytest-sqlite`): the embedded default exactly as `make demo` runs it (WAL, busy
+    # timeout, BEGIN IMMEDIATE from base), on a test database file, never in memory.
+    DATABASES = {"default": {**BASE_DATABASES["default"], "TEST": DATABASES["default"]["TEST"]}}
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL

@@ -142,4 +142,38 @@ def test_next_pair_query_uses_the_index_not_a_count(aspects, django_assert_max_n
     with CaptureQueriesContext(connection) as queries:
         assignment_reserve(campaign=campaign, annotator=HumanAnnotatorFactory())
     sql = " ".join(q["sql"] for q in queries.captured_queries).upper()
-    assert "COUNT(" not in sql and "SKIP LOCKED" in sql
+    assert "COUNT(" not in sql
+    # Rows others hold are skipped, not waited for; SQLite has no row locks (its writes are serialised).
+    assert ("SKIP LOCKED" in sql) == (connection.vendor == "postgresql")
+
+
+def test_the_reservation_takes_the_path_of_its_database_and_a_lost_race_picks_again(aspects, monkeypatch):
+    """PostgreSQL reserves in one statement; SQLite (the embedded default, `make pytest-sqlite`) in an ORM
+    loop whose compare-and-set may lose a race and then picks again."""
+    from django.db import connection
+
+    from annotate.services import assignments
+
+    statements: list[int] = []
+    real_statement, real_take = assignments._reserve_one_statement, assignments.pair_slot_take
+    monkeypatch.setattr(
+        assignments, "_reserve_one_statement", lambda **kw: statements.append(1) or real_statement(**kw)
+    )
+    lost: list[int] = []
+
+    def take_losing_once(*, pair_id, campaign_id):
+        if not lost:
+            lost.append(pair_id)
+            return False  # another worker took the last slot first
+        return real_take(pair_id=pair_id, campaign_id=campaign_id)
+
+    monkeypatch.setattr(assignments, "pair_slot_take", take_losing_once)
+    campaign = campaign_with_pairs(2, humans_per_pair=1)
+    held = assignment_reserve(campaign=campaign, annotator=HumanAnnotatorFactory())
+    assert held is not None and Pair.objects.get(pk=held.pair_id).slots_taken == 1
+    if connection.vendor == "postgresql":
+        assert statements == [1] and lost == []
+    else:
+        assert statements == [] and len(lost) == 1
+        assert held.pair_id == lost[0]  # picked again, the pair was still free
+        assert sum(campaign.pairs.values_list("slots_taken", flat=True)) == 1  # the lost race took nothing

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from django.urls import resolve
 
 CHROMIUM = "/usr/bin/chromium"
@@ -33,5 +34,10 @@ def browser(monkeypatch):
         pytest.skip("Chromium is not installed (make test installs it)")
     with playwright_api.sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield instance
-        instance.close()
+        try:
+            yield instance
+        finally:
+            instance.close()
+            # The test's own ORM calls ran while Playwright's loop was current: close that connection here,
+            # or it outlives the test and the test database cannot be dropped at the end of the run.
+            connections.close_all()

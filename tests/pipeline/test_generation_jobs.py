@@ -19,7 +19,7 @@ from annotate.services.prompts import prompt_get_or_create
 from core.jobs import job_cancel, job_run
 from core.models import Job
 from pipeline.generation import diffusers_backend
-from pipeline.generation.testing import TINY_IMAGE_SIZE, build_tiny_sd_pipeline
+from pipeline.generation.testing import TINY_IMAGE_SIZE
 from pipeline.services.generation import generation_start, generator_spec
 from tests.factories import AdminFactory, CampaignFactory, GeneratorFactory, ImageFactory, UserFactory
 from tests.helpers import fresh, wait_for
@@ -28,17 +28,12 @@ pytestmark = pytest.mark.slow
 worker_db = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory) -> str:
-    return build_tiny_sd_pipeline(tmp_path_factory.mktemp("models") / "tiny-sd")
-
-
 @pytest.fixture
-def tiny_generator(tiny_model_path) -> Generator:
+def tiny_generator(tiny_sd_path) -> Generator:
     return GeneratorFactory(
         name="tiny-sd",
         kind=Generator.Kind.DIFFUSERS,
-        model_id=tiny_model_path,
+        model_id=tiny_sd_path,
         params={"steps": 2, "guidance_scale": 3.0, "width": TINY_IMAGE_SIZE, "height": TINY_IMAGE_SIZE},
     )
 
@@ -257,14 +252,14 @@ def test_generate_page_starts_a_job(client, tiny_generator):
 
 
 @pytest.mark.django_db
-def test_generators_page_registers_a_local_pipeline_with_checked_parameters(client, tiny_model_path):
+def test_generators_page_registers_a_local_pipeline_with_checked_parameters(client, tiny_sd_path):
     url = reverse("pipeline:generator-list")
     client.force_login(UserFactory())
     assert client.get(url).status_code == 403
     client.force_login(AdminFactory())
     fields = {
         "name": "tiny-euler",
-        "model_id": tiny_model_path,
+        "model_id": tiny_sd_path,
         "scheduler": "EulerDiscreteScheduler",
         "steps": 2,
         "guidance_scale": 3.0,
@@ -289,7 +284,7 @@ def test_generators_page_registers_a_local_pipeline_with_checked_parameters(clie
 
     assert client.post(url, fields).status_code == 302
     generator = Generator.objects.get(name="tiny-euler")
-    assert (generator.kind, generator.model_id) == (Generator.Kind.DIFFUSERS, tiny_model_path)
+    assert (generator.kind, generator.model_id) == (Generator.Kind.DIFFUSERS, tiny_sd_path)
     assert generator.params == {k: v for k, v in fields.items() if k not in ("name", "model_id")}
     spec = generator_spec(generator)
     assert (spec.scheduler, spec.num_inference_steps, spec.negative_prompt) == (

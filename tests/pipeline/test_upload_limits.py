@@ -118,7 +118,7 @@ def test_a_small_parquet_expanding_to_many_rows_is_refused_fast(settings):
     started = time.perf_counter()
     with pytest.raises(PromptImportError, match="300,000 rows; the limit is 1,000"):
         prompts_import(data=data, filename="metadata.parquet")
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0  # generous: reading the 300,000 rows takes far longer
     assert not Prompt.objects.exists()
 
 
