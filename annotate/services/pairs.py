@@ -143,7 +143,11 @@ def fidelity_gold_pairs_create(
     for original in chosen:
         if original.prompt_id is None:  # excluded by the query; says so to the type checker
             continue
-        corruption = corruptions[original.pk % len(corruptions)]
+        # A damage the original already shows (a blurred demo image blurred again) would not make the copy
+        # worse in the judge's terms: pick among the corruptions that add a new defect.
+        had = set((original.params or {}).get("defects", []))
+        fresh = [c for c in corruptions if CORRUPTION_DEFECTS[c] not in had] or list(corruptions)
+        corruption = fresh[original.pk % len(fresh)]
         with original.file.open("rb") as handle:
             data = handle.read()
         damaged = image_corrupt(data=data, corruption=corruption, seed=seed + original.pk)

@@ -330,3 +330,19 @@ def test_two_demo_generators_draw_different_images_for_the_same_prompt_and_seed(
     assert job_run(job_id=job.pk) == Job.Status.SUCCEEDED
     assert (fresh(job.pk).result["images_created"], fresh(job.pk).result["images_identical"]) == (4, 0)
     assert Image.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_a_gold_copy_gets_a_damage_its_original_does_not_already_show(aspects):
+    """A blurred original blurred again would tie with its copy for a judge that counts defects."""
+    campaign = CampaignFactory()
+    generator = GeneratorFactory()
+    originals = [ImageFactory(generator=generator, params={"defects": ["blur"]}) for _ in range(6)]
+    for image in originals:
+        campaign.prompts.add(image.prompt)
+    gold = fidelity_gold_pairs_create(campaign=campaign, count=6, seed=0)
+    assert len(gold) == 6
+    for pair in gold:
+        copy = pair.image_b if pair.image_b.params.get("source_image_id") else pair.image_a
+        assert copy.params["corruption"] != "blur"
+        assert set(copy.params["defects"]) > {"blur"}
