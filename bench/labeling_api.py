@@ -37,15 +37,12 @@ import argparse
 import asyncio
 import hashlib
 import http.client
-import io
-import itertools
 import json
 import os
 import random
 import re
 import secrets
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -62,100 +59,16 @@ ASSIGNMENT = re.compile(rb"/label/(\d+)/submit")
 ASPECT = re.compile(rb'name="choice-([\w-]+)" value="left"')
 
 
-def pg_url(db: str) -> str:
-    return f"postgres://postgres@127.0.0.1:5432/{db}"
-
-
-def ensure_database(db: str) -> None:
-    with psycopg.connect(pg_url("postgres"), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db}"')
-    env = {**os.environ, "DATABASE_URL": pg_url(db), "DJANGO_SETTINGS_MODULE": "config.settings.local"}
-    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-
-
-def build_campaign(db: str, n_pairs: int) -> tuple[int, str]:
-    """Create (once) a campaign with n_pairs regular pairs plus 50 gold pairs, by COPY."""
-    slug = f"bench-{n_pairs}"
-    with psycopg.connect(pg_url(db), autocommit=True) as conn:
-        row = conn.execute("SELECT id FROM annotate_campaign WHERE slug = %s", [slug]).fetchone()
-        if row:
-            return row[0], slug
-        started = time.perf_counter()
-        conn.execute(
-            "INSERT INTO annotate_generator (name, kind, model_id, params, description, created_at) "
-            "VALUES ('bench', 'imported', '', '{}', 'benchmark rows', now()) ON CONFLICT (name) DO NOTHING"
-        )
-        generator_id = conn.execute("SELECT id FROM annotate_generator WHERE name = 'bench'").fetchone()[0]
-        prompt = conn.execute(
-            "INSERT INTO annotate_prompt (text, text_sha256, source, source_id, is_unsafe, tags, meta, created_at) "
-            "VALUES (%s, %s, 'bench', '', false, '[]', '{}', now()) "
-            "ON CONFLICT (text_sha256) DO UPDATE SET source = 'bench' RETURNING id",
-            ["three red circles above a blue square (benchmark)", "bench-" + "0" * 58],
-        ).fetchone()[0]
-        have = conn.execute(
-            "SELECT count(*) FROM annotate_image WHERE generator_id = %s", [generator_id]
-        ).fetchone()[0]
-        if have < N_IMAGES:
-            with conn.cursor().copy(
-                "COPY annotate_image (prompt_id, generator_id, file, sha256, format, width, height, size_bytes, "
-                "params, created_at) FROM STDIN"
-            ) as copy:
-                for i in range(have, N_IMAGES):
-                    copy.write_row(
-                        [
-                            prompt,
-                            generator_id,
-                            f"images/bench/{i}.png",
-                            f"bench{i:059d}",
-                            "PNG",
-                            512,
-                            512,
-                            1000,
-                            "{}",
-                            "now",
-                        ]
-                    )
-        image_ids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM annotate_image WHERE generator_id = %s ORDER BY id", [generator_id]
-            ).fetchall()
-        ]
-        campaign_id = conn.execute(
-            "INSERT INTO annotate_campaign (name, slug, guidelines, status, humans_per_pair, gold_rate, allow_tie, "
-            "rationale_required, score_min, score_max, reservation_minutes, min_seconds_per_pair, worker_quota, "
-            "flag_gold_accuracy_below, block_gold_accuracy_below, min_gold_for_status, flag_too_fast_share, "
-            "completion_code, completion_url, created_at) VALUES (%s, %s, '', 'active', 3, 0.1, true, false, 1, 10, "
-            "10, 0, NULL, 0, 0, 32000, 1, 'BENCH', '', now()) RETURNING id",
-            [f"Benchmark {n_pairs}", slug],
-        ).fetchone()[0]
-        conn.execute(
-            "INSERT INTO annotate_campaign_aspects (campaign_id, aspect_id) SELECT %s, id FROM annotate_aspect",
-            [campaign_id],
-        )
-        combos = itertools.combinations(image_ids, 2)
-        buffer = io.StringIO()
-        with conn.cursor().copy(
-            "COPY annotate_pair (campaign_id, prompt_id, image_a_id, image_b_id, is_gold, gold_answers, "
-            "slots_taken, slots_submitted, created_at) FROM STDIN"
-        ) as copy:
-            for i, (a, b) in enumerate(itertools.islice(combos, n_pairs + 50)):
-                gold = i >= n_pairs
-                answers = '{"prompt_following": "A"}' if gold else "{}"
-                buffer.write(
-                    f"{campaign_id}\t{prompt}\t{a}\t{b}\t{'t' if gold else 'f'}\t{answers}\t0\t0\tnow\n"
-                )
-                if i % 50000 == 49999:
-                    copy.write(buffer.getvalue())
-                    buffer = io.StringIO()
-            copy.write(buffer.getvalue())
-        conn.execute("ANALYZE annotate_pair")
-        print(
-            f"built campaign {slug}: {n_pairs} pairs + 50 gold in {time.perf_counter() - started:.1f} s",
-            flush=True,
-        )
-        return campaign_id, slug
+# Shared with the browser-flow bench: the campaign builder, percentiles, integrity counts and CPU readings.
+from labeling import (  # noqa: E402 - bench/ is on sys.path when a bench script runs
+    _processes,
+    _ticks,
+    build_campaign,
+    ensure_database,
+    integrity,
+    pct,
+    pg_url,
+)
 
 
 class Client:
@@ -326,61 +239,6 @@ def api_tokens(db: str, n: int) -> list[str]:
                 [user, token[:12], hashlib.sha256(token.encode()).hexdigest()],
             )
     return tokens
-
-
-def pct(values: list[float], q: float) -> float:
-    return (
-        statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-        if len(values) > 1
-        else float("nan")
-    )
-
-
-def integrity(db: str, campaign_id: int) -> dict[str, int]:
-    """Duplicate judgments and pairs judged by more humans than the overlap, straight from the tables."""
-    with psycopg.connect(pg_url(db)) as conn:
-        duplicates = conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM annotate_judgment j JOIN annotate_pair p ON p.id = j.pair_id "
-            "WHERE p.campaign_id = %s GROUP BY j.pair_id, j.annotator_id, j.aspect_id, j.trial HAVING count(*) > 1) d",
-            [campaign_id],
-        ).fetchone()[0]
-        over = conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM annotate_judgment j JOIN annotate_pair p ON p.id = j.pair_id "
-            "JOIN annotate_campaign c ON c.id = p.campaign_id WHERE p.campaign_id = %s AND NOT p.is_gold "
-            "GROUP BY j.pair_id, c.humans_per_pair HAVING count(DISTINCT j.annotator_id) > c.humans_per_pair) o",
-            [campaign_id],
-        ).fetchone()[0]
-        drift = conn.execute(
-            "SELECT count(*) FROM annotate_pair p WHERE p.campaign_id = %s AND p.slots_submitted <> "
-            "(SELECT count(*) FROM annotate_assignment a WHERE a.pair_id = p.id AND a.status = 'submitted')",
-            [campaign_id],
-        ).fetchone()[0]
-    return {"duplicates": duplicates, "over_assigned": over, "counter_drift": drift}
-
-
-def _ticks(pid: int) -> int:
-    """CPU time (clock ticks) a live process and its exited children have used so far; 0 when it is gone.
-
-    Counting exited children keeps a total steady when a database backend or gunicorn worker exits.
-    """
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return 0
-    return sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
-
-
-def _processes() -> list[tuple[int, int, str]]:
-    """(pid, parent pid, command name) of every process on the machine."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                comm, rest = (entry / "stat").read_text().split("(", 1)[1].rsplit(")", 1)
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            found.append((int(entry.name), int(rest.split()[1]), comm))
-    return found
 
 
 class CpuMeter:
